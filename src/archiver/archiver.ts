@@ -1,0 +1,379 @@
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { CairnError, fsError } from '../core/errors.js';
+import type { Id } from '../core/ids.js';
+import { Semaphore } from '../core/semaphore.js';
+import { nullReporter, type Reporter, type BackupProgress } from '../core/reporter.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Chunker } from '../chunker/chunker.js';
+import { splitChunks } from '../chunker/stream.js';
+import { encodeTree, type TreeNode } from '../format/tree.js';
+import { readMeta, type FsEntryMeta } from '../fs/meta.js';
+import { readDirSorted } from '../fs/walk.js';
+import { openForRead, readBlocks } from '../fs/read.js';
+import { nodeFromMeta, unchanged } from './node.js';
+
+/** What the archiver needs from a repository (a narrow role, not the whole repository). */
+export interface ArchiverRepo {
+  loadTree(id: Id): Promise<TreeNode[]>;
+  hasBlob(type: 'data' | 'tree', id: Id): boolean;
+  saveBlob(type: 'data' | 'tree', data: Uint8Array, id?: Id): Promise<{ id: Id; known: boolean; added: number }>;
+}
+
+export interface ArchiveOptions {
+  chunker: Chunker;
+  /** Returns true for absolute paths to leave out. */
+  exclude?: (absPath: string) => boolean;
+  oneFileSystem?: boolean;
+  ignoreInode?: boolean;
+  ignoreCtime?: boolean;
+  withAtime?: boolean;
+  xattrs?: boolean;
+  /** Root tree of the parent snapshot (for change detection); undefined = read everything. */
+  parentTree?: Id;
+  /** Files read at once (each can still spread its chunks over all workers). */
+  fileConcurrency?: number;
+  /** Chunks waiting for compression/encryption at once; bounds memory to about this × 8 MiB. */
+  chunkConcurrency?: number;
+  readBlockSize?: number;
+  reporter?: Reporter;
+  clock?: Clock;
+  signal?: AbortSignal;
+}
+
+export interface ArchiveSummary {
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dirsNew: number;
+  dirsChanged: number;
+  dirsUnmodified: number;
+  dataBlobs: number;
+  treeBlobs: number;
+  dataAdded: number;
+  totalFilesProcessed: number;
+  totalBytesProcessed: number;
+  errors: number;
+}
+
+/** One backup target: its absolute path and the chain of node names under the snapshot root. */
+export interface ArchiveTarget {
+  abs: string;
+  /** Name components of the target below the snapshot root ([] = its contents go into the root). */
+  components: string[];
+}
+
+/**
+ * restic's layout of targets in the snapshot root (§7.7): an absolute target keeps its whole
+ * directory chain, a relative one only the components it was given with, and "." (or any target
+ * without a name) contributes its contents directly.
+ */
+export function layoutTarget(given: string, cwd: string): ArchiveTarget {
+  const isAbs = given.startsWith('/');
+  const cleanRel = path.posix.normalize(given);
+  const abs = path.posix.resolve(cwd, given);
+  const source = isAbs ? abs : cleanRel;
+  const components = source.split('/').filter((c) => c.length > 0 && c !== '.' && c !== '..');
+  return { abs, components };
+}
+
+/** A virtual directory of the snapshot root: intermediate dirs of the targets and the targets. */
+interface VDir {
+  /** Path whose metadata this directory carries (undefined for the synthetic root). */
+  abs?: string;
+  children: Map<string, VDir>;
+  /** When set, the entire file-system subtree at this path is archived here. */
+  target?: string;
+  /** Extra whole-subtree targets merged into this directory's contents ('.' style targets). */
+  contentsOf: string[];
+}
+
+interface Prev {
+  byName: Map<string, TreeNode>;
+}
+
+/**
+ * Walks the targets depth-first and builds restic trees bottom-up. The walk itself is sequential;
+ * file reading, chunking and sealing run concurrently behind bounded semaphores, and a directory's
+ * tree is saved once all its children are done.
+ */
+export class Archiver {
+  private readonly files: Semaphore;
+  private readonly chunks: Semaphore;
+  private readonly reporter: Reporter;
+  private readonly clock: Clock;
+  private readonly started: number;
+  private readonly hardlinks = new Map<string, Promise<Id[]>>();
+  private lastProgress = 0;
+  private readonly current = new Set<string>();
+  readonly summary: ArchiveSummary = {
+    filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirsNew: 0, dirsChanged: 0, dirsUnmodified: 0,
+    dataBlobs: 0, treeBlobs: 0, dataAdded: 0, totalFilesProcessed: 0, totalBytesProcessed: 0, errors: 0,
+  };
+  private progress: BackupProgress;
+
+  constructor(private readonly repo: ArchiverRepo, private readonly opts: ArchiveOptions) {
+    this.files = new Semaphore(opts.fileConcurrency ?? 4);
+    this.chunks = new Semaphore(opts.chunkConcurrency ?? 8);
+    this.reporter = opts.reporter ?? nullReporter;
+    this.clock = opts.clock ?? systemClock;
+    this.started = this.clock.now();
+    this.progress = { filesDone: 0, dirsDone: 0, bytesDone: 0, totalFiles: 0, totalBytes: 0, scanFinished: false, errors: 0, currentFiles: [], elapsedMs: 0 };
+  }
+
+  /** Archives the targets and returns the root tree ID. */
+  async archive(targets: ArchiveTarget[]): Promise<Id> {
+    const root = buildVirtualRoot(targets);
+    const prevRoot = await this.loadPrev(this.opts.parentTree);
+    const node = await this.archiveVDir(root, prevRoot);
+    const id = await node.done;
+    this.report(true);
+    return id;
+  }
+
+  private async loadPrev(id: Id | undefined): Promise<Prev | undefined> {
+    if (!id) return undefined;
+    try {
+      const nodes = await this.repo.loadTree(id);
+      return { byName: new Map(nodes.map((n) => [n.name.toString('latin1'), n])) };
+    } catch {
+      return undefined; // a broken parent only costs speed, never correctness
+    }
+  }
+
+  private report(force = false): void {
+    if (!this.reporter.progress) return;
+    const now = this.clock.now();
+    if (!force && now - this.lastProgress < 250) return;
+    this.lastProgress = now;
+    this.progress.elapsedMs = now - this.started;
+    this.progress.currentFiles = [...this.current].slice(0, 4);
+    this.progress.errors = this.summary.errors;
+    this.reporter.progress({ ...this.progress });
+  }
+
+  private itemError(p: string, e: unknown): void {
+    this.summary.errors++;
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.reporter.itemError?.(p, err);
+  }
+
+  /** Archives a virtual directory: intermediate dirs carry their own metadata, targets their whole subtree. */
+  private async archiveVDir(v: VDir, prev: Prev | undefined): Promise<{ done: Promise<Id> }> {
+    const jobs: Array<Promise<TreeNode | undefined>> = [];
+    for (const [name, child] of [...v.children].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))) {
+      const prevNode = prev?.byName.get(Buffer.from(name).toString('latin1'));
+      if (child.target !== undefined) {
+        jobs.push(await this.startEntry(Buffer.from(child.target), Buffer.from(name), prevNode, undefined));
+      } else {
+        const meta = await readMeta(child.abs!, { xattrs: this.opts.xattrs ?? true }).catch((e) => {
+          throw fsError(e, child.abs!, 'stat');
+        });
+        const node = nodeFromMeta(Buffer.from(name), meta, this.opts);
+        const sub = await this.archiveVDir(child, await this.loadPrev(prevNode?.subtree));
+        jobs.push(sub.done.then((id) => this.finishDir(node, id, prevNode)));
+      }
+    }
+    for (const dir of v.contentsOf) {
+      const names = await readDirSorted(Buffer.from(dir));
+      for (const name of names) {
+        const childPath = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
+        jobs.push(await this.startEntry(childPath, name, prev?.byName.get(name.toString('latin1')), undefined));
+      }
+    }
+    return { done: this.saveTreeWhenDone(jobs) };
+  }
+
+  private async saveTreeWhenDone(jobs: Array<Promise<TreeNode | undefined>>): Promise<Id> {
+    const nodes = (await Promise.all(jobs)).filter((n): n is TreeNode => n !== undefined);
+    const data = encodeTree(dedupeNames(nodes));
+    const r = await this.repo.saveBlob('tree', data);
+    if (!r.known) this.summary.treeBlobs++;
+    this.summary.dataAdded += r.added;
+    return r.id;
+  }
+
+  private finishDir(node: TreeNode, subtree: Id, prev: TreeNode | undefined): TreeNode {
+    node.subtree = subtree;
+    if (!prev || prev.type !== 'dir') this.summary.dirsNew++;
+    else if (prev.subtree === subtree) this.summary.dirsUnmodified++;
+    else this.summary.dirsChanged++;
+    this.progress.dirsDone++;
+    return node;
+  }
+
+  /**
+   * Starts archiving one file-system entry. Resolves (after the walk of its subtree, if a
+   * directory) to a promise of its node; undefined when excluded or unreadable.
+   */
+  private async startEntry(p: Buffer, name: Buffer, prev: TreeNode | undefined, parentDev: bigint | undefined): Promise<Promise<TreeNode | undefined>> {
+    this.opts.signal?.throwIfAborted();
+    const ps = p.toString('utf8');
+    if (this.opts.exclude?.(ps)) return Promise.resolve(undefined);
+    let meta: FsEntryMeta;
+    try {
+      meta = await readMeta(p, { xattrs: this.opts.xattrs ?? true });
+    } catch (e) {
+      this.itemError(ps, fsError(e, ps, 'stat'));
+      return Promise.resolve(undefined);
+    }
+    // restic 0.14 does not store sockets.
+    if (meta.type === 'socket') return Promise.resolve(undefined);
+    const node = nodeFromMeta(name, meta, this.opts);
+    if (meta.type === 'dir') {
+      const crosses = this.opts.oneFileSystem && parentDev !== undefined && meta.dev !== parentDev;
+      const sub = await this.walkDir(p, meta, crosses ? undefined : await this.loadPrev(prev?.type === 'dir' ? prev.subtree : undefined), crosses);
+      return sub.then((id) => this.finishDir(node, id, prev));
+    }
+    if (meta.type !== 'file') {
+      this.progress.filesDone++;
+      return Promise.resolve(node);
+    }
+    this.progress.totalFiles++;
+    this.progress.totalBytes += meta.size;
+    await this.files.acquire();
+    const job = this.archiveFile(p, ps, node, meta, prev).finally(() => this.files.release());
+    return job;
+  }
+
+  private async walkDir(p: Buffer, meta: FsEntryMeta, prev: Prev | undefined, skipContents: boolean | undefined): Promise<Promise<Id>> {
+    const jobs: Array<Promise<TreeNode | undefined>> = [];
+    if (!skipContents) {
+      let names: Buffer[];
+      try {
+        names = await readDirSorted(p);
+      } catch (e) {
+        this.itemError(p.toString('utf8'), fsError(e, p.toString('utf8'), 'read directory'));
+        names = [];
+      }
+      const sep = Buffer.from('/');
+      for (const name of names) {
+        const child = Buffer.concat([p, sep, name]);
+        jobs.push(await this.startEntry(child, name, prev?.byName.get(name.toString('latin1')), meta.dev));
+      }
+    }
+    return this.saveTreeWhenDone(jobs);
+  }
+
+  private async archiveFile(p: Buffer, ps: string, node: TreeNode, meta: FsEntryMeta, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+    try {
+      if (unchanged(prev, node, this.opts) && prev!.content!.every((id) => this.repo.hasBlob('data', id))) {
+        node.content = prev!.content;
+        this.summary.filesUnmodified++;
+        this.reporter.item?.('unmodified', ps, meta.size);
+      } else {
+        node.content = await this.contentOf(p, ps, meta);
+        if (prev && prev.type === 'file') this.summary.filesChanged++;
+        else this.summary.filesNew++;
+        this.reporter.item?.(prev ? 'modified' : 'new', ps, meta.size);
+      }
+      this.summary.totalFilesProcessed++;
+      this.summary.totalBytesProcessed += meta.size;
+      this.progress.filesDone++;
+      this.progress.bytesDone += meta.size;
+      this.report();
+      return node;
+    } catch (e) {
+      if (e instanceof CairnError && (e.code === 'CANCELLED' || e.code === 'BACKEND' || e.code === 'NO_SPACE')) throw e;
+      if ((e as Error).name === 'AbortError') throw e;
+      this.itemError(ps, e);
+      return undefined;
+    }
+  }
+
+  /** Content blob IDs of a file; hard links inside the backup are read once. */
+  private contentOf(p: Buffer, ps: string, meta: FsEntryMeta): Promise<Id[]> {
+    if (meta.nlink > 1) {
+      const key = `${meta.dev}:${meta.inode}:${meta.size}:${meta.mtimeNs}`;
+      let pending = this.hardlinks.get(key);
+      if (!pending) {
+        pending = this.readFile(p, ps, meta);
+        this.hardlinks.set(key, pending);
+      }
+      return pending;
+    }
+    return this.readFile(p, ps, meta);
+  }
+
+  private async readFile(p: Buffer, ps: string, meta: FsEntryMeta): Promise<Id[]> {
+    if (meta.size === 0) return [];
+    this.current.add(ps);
+    const { handle } = await openForRead(p, meta);
+    try {
+      const ids: Id[] = [];
+      const saves: Promise<void>[] = [];
+      let failure: unknown;
+      const splitter = this.opts.chunker.newFile();
+      for await (const chunk of splitChunks(readBlocks(handle, this.opts.readBlockSize ?? 4 << 20, this.opts.signal), splitter)) {
+        if (failure) break;
+        const id = createHash('sha256').update(chunk).digest('hex');
+        ids.push(id);
+        if (this.repo.hasBlob('data', id)) continue;
+        await this.chunks.acquire();
+        saves.push(
+          this.repo
+            .saveBlob('data', chunk, id)
+            .then((r) => {
+              if (!r.known) {
+                this.summary.dataBlobs++;
+                this.summary.dataAdded += r.added;
+              }
+            })
+            .catch((e) => {
+              failure ??= e;
+            })
+            .finally(() => this.chunks.release()),
+        );
+      }
+      await Promise.all(saves);
+      if (failure) throw failure;
+      return ids;
+    } finally {
+      this.current.delete(ps);
+      await handle.close();
+    }
+  }
+}
+
+/**
+ * Merges the targets into one virtual tree: each target contributes its chain of parent
+ * directories (as restic does for absolute targets), and the target itself at the end.
+ * A target with no components ("/") contributes its contents to the root.
+ */
+function buildVirtualRoot(targets: ArchiveTarget[]): VDir {
+  const root: VDir = { children: new Map(), contentsOf: [] };
+  for (const t of targets) {
+    if (t.components.length === 0) {
+      root.contentsOf.push(t.abs);
+      continue;
+    }
+    let dir = root;
+    // Intermediate directories carry the metadata of the matching ancestors of the target.
+    const ancestors = t.abs.split('/').filter((c) => c.length > 0);
+    const skip = ancestors.length - t.components.length;
+    for (let i = 0; i < t.components.length; i++) {
+      const c = t.components[i]!;
+      const abs = '/' + ancestors.slice(0, skip + i + 1).join('/');
+      let child = dir.children.get(c);
+      if (!child) {
+        child = { abs, children: new Map(), contentsOf: [] };
+        dir.children.set(c, child);
+      }
+      if (i === t.components.length - 1) child.target = t.abs;
+      dir = child;
+    }
+  }
+  return root;
+}
+
+function dedupeNames(nodes: TreeNode[]): TreeNode[] {
+  const seen = new Set<string>();
+  const out: TreeNode[] = [];
+  for (const n of nodes) {
+    const k = n.name.toString('latin1');
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(n);
+  }
+  return out;
+}

@@ -1,0 +1,80 @@
+import type { FsEntryMeta } from '../fs/meta.js';
+import { userName, groupName } from '../fs/meta.js';
+import { formatTime, localOffsetMinutes } from '../format/time.js';
+import { unixToGoMode } from '../format/mode.js';
+import type { TreeNode } from '../format/tree.js';
+
+export function nsToTime(ns: bigint): string {
+  return formatTime(ns, localOffsetMinutes(ns));
+}
+
+const TYPE_MAP: Record<FsEntryMeta['type'], TreeNode['type']> = {
+  file: 'file',
+  dir: 'dir',
+  symlink: 'symlink',
+  blockdev: 'dev',
+  chardev: 'chardev',
+  fifo: 'fifo',
+  socket: 'socket',
+};
+
+/**
+ * Builds the tree node restic 0.14 would write for a file-system entry (§7.2 of the format
+ * spec): atime carries the mtime (restic only records the real atime with --with-atime), links is
+ * set for files, symlinks and devices only, xattrs are not collected for symlinks.
+ */
+export function nodeFromMeta(name: Buffer, m: FsEntryMeta, opts: { withAtime?: boolean } = {}): TreeNode {
+  const type = TYPE_MAP[m.type];
+  const mtime = nsToTime(m.mtimeNs);
+  const node: TreeNode = {
+    name,
+    type,
+    mode: unixToGoMode(m.mode),
+    mtime,
+    atime: opts.withAtime ? nsToTime(m.atimeNs) : mtime,
+    ctime: nsToTime(m.ctimeNs),
+    uid: m.uid,
+    gid: m.gid,
+    content: null,
+  };
+  const user = userName(m.uid);
+  const group = groupName(m.gid);
+  if (user) node.user = user;
+  if (group) node.group = group;
+  if (m.inode) node.inode = m.inode;
+  if (m.dev) node.deviceId = m.dev;
+  if (type === 'file' || type === 'symlink' || type === 'dev' || type === 'chardev') {
+    if (m.nlink) node.links = m.nlink;
+  }
+  if (type === 'file') {
+    if (m.size) node.size = m.size;
+    node.content = [];
+  }
+  if (type === 'symlink' && m.linkTarget) node.linktarget = m.linkTarget.toString('utf8');
+  if ((type === 'dev' || type === 'chardev') && m.rdev) node.device = m.rdev;
+  if (type !== 'symlink' && m.xattrs && m.xattrs.length > 0) {
+    node.extendedAttributes = m.xattrs.map((x) => ({ name: x.name, value: x.value }));
+  }
+  return node;
+}
+
+/** restic's change detection: type, size, mtime, ctime (unless ignored) and inode (unless ignored). */
+export function unchanged(prev: TreeNode | undefined, cur: TreeNode, opts: { ignoreInode?: boolean; ignoreCtime?: boolean }): boolean {
+  if (!prev || prev.type !== cur.type || prev.type !== 'file') return false;
+  if ((prev.size ?? 0) !== (cur.size ?? 0)) return false;
+  if (!sameInstant(prev.mtime, cur.mtime)) return false;
+  if (!opts.ignoreCtime && !sameInstant(prev.ctime, cur.ctime)) return false;
+  if (!opts.ignoreInode && (prev.inode ?? 0n) !== (cur.inode ?? 0n)) return false;
+  return prev.content !== null;
+}
+
+function sameInstant(a: string, b: string): boolean {
+  if (a === b) return true;
+  // The same instant may be written with another zone offset (the machine's TZ changed).
+  return Date.parse(a.replace(/\.\d+/, '')) === Date.parse(b.replace(/\.\d+/, '')) && fraction(a) === fraction(b);
+}
+
+function fraction(s: string): string {
+  const m = /\.(\d+)/.exec(s);
+  return (m?.[1] ?? '').replace(/0+$/, '');
+}

@@ -1,0 +1,38 @@
+/**
+ * A backend stores opaque named files of a few types. It knows nothing of packs, keys or
+ * encryption (that is the repository's job). Every implementation runs the same contract tests.
+ */
+export type FileType = 'config' | 'key' | 'snapshot' | 'index' | 'lock' | 'pack';
+
+export const FILE_TYPES: readonly FileType[] = ['config', 'key', 'snapshot', 'index', 'lock', 'pack'];
+
+export interface FileHandle {
+  type: FileType;
+  /** The file's ID (64 hex characters), or "config" for the config file. */
+  name: string;
+}
+
+export interface FileInfo {
+  name: string;
+  size: number;
+}
+
+export interface Backend {
+  /** Where the repository lives, for messages (never contains credentials). */
+  readonly location: string;
+  /** Prepares an empty repository (directories, bucket prefix). Fails if a config already exists. */
+  create(): Promise<void>;
+  /**
+   * Stores a file. The data can be sent again (a retry is always possible). Files are
+   * content-addressed and never modified: save fails with REPO_EXISTS-like semantics only where
+   * the store supports create-only writes; otherwise identical content may be rewritten.
+   */
+  save(h: FileHandle, data: Uint8Array): Promise<void>;
+  /** Reads a file or a byte range of it. Throws CairnError NOT_FOUND when it does not exist. */
+  load(h: FileHandle, offset?: number, length?: number): Promise<Buffer>;
+  stat(h: FileHandle): Promise<FileInfo>;
+  /** Lists files of a type (names that are not IDs are skipped, as restic does). */
+  list(type: FileType, signal?: AbortSignal): AsyncIterable<FileInfo>;
+  remove(h: FileHandle): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,203 @@
+import { promises as fsp, constants as fsc } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CairnError, errnoCode, fsError } from '../core/errors.js';
+import { isId } from '../core/ids.js';
+import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+
+const DIRS: Record<Exclude<FileType, 'config'>, string> = {
+  key: 'keys',
+  snapshot: 'snapshots',
+  index: 'index',
+  lock: 'locks',
+  pack: 'data',
+};
+
+/**
+ * restic's local layout: config, keys/, snapshots/, index/, locks/, data/XX/<id>. Files are
+ * written under a temporary name in their final directory, fsynced, renamed, the directory
+ * fsynced, and then made read-only — so a crash never leaves a partial file under a real name.
+ */
+export class LocalBackend implements Backend {
+  readonly location: string;
+  private readonly root: string;
+  private readonly knownDirs = new Set<string>();
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.location = this.root;
+  }
+
+  private dirOf(h: FileHandle): string {
+    if (h.type === 'config') return this.root;
+    if (h.type === 'pack') return path.join(this.root, 'data', h.name.slice(0, 2));
+    return path.join(this.root, DIRS[h.type]);
+  }
+
+  private pathOf(h: FileHandle): string {
+    if (h.type === 'config') return path.join(this.root, 'config');
+    if (!isId(h.name)) throw new CairnError('INVALID_ARGUMENT', `invalid file name ${JSON.stringify(h.name)}`);
+    return path.join(this.dirOf(h), h.name);
+  }
+
+  async create(): Promise<void> {
+    try {
+      await fsp.access(path.join(this.root, 'config'));
+      throw new CairnError('REPO_EXISTS', `repository ${this.root} already exists (config file present)`, { object: this.root });
+    } catch (e) {
+      if (e instanceof CairnError) throw e;
+    }
+    try {
+      await fsp.mkdir(this.root, { recursive: true, mode: 0o700 });
+      for (const d of ['keys', 'snapshots', 'index', 'locks']) await fsp.mkdir(path.join(this.root, d), { recursive: true, mode: 0o700 });
+      const dataDirs: Promise<unknown>[] = [];
+      for (let i = 0; i < 256; i++) {
+        dataDirs.push(fsp.mkdir(path.join(this.root, 'data', i.toString(16).padStart(2, '0')), { recursive: true, mode: 0o700 }));
+      }
+      await Promise.all(dataDirs);
+    } catch (e) {
+      throw fsError(e, this.root, 'create repository');
+    }
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    this.knownDirs.add(dir);
+  }
+
+  async save(h: FileHandle, data: Uint8Array): Promise<void> {
+    const final = this.pathOf(h);
+    const dir = this.dirOf(h);
+    const tmp = `${final}-tmp-${randomBytes(6).toString('hex')}`;
+    let fh: fsp.FileHandle | undefined;
+    try {
+      await this.ensureDir(dir);
+      fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      let off = 0;
+      while (off < data.length) {
+        const { bytesWritten } = await fh.write(data, off, data.length - off);
+        off += bytesWritten;
+      }
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await fsp.rename(tmp, final);
+      await syncDir(dir);
+      await fsp.chmod(final, 0o400);
+    } catch (e) {
+      if (fh) await fh.close().catch(() => undefined);
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw fsError(e, final, 'save');
+    }
+  }
+
+  async load(h: FileHandle, offset = 0, length?: number): Promise<Buffer> {
+    const p = this.pathOf(h);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(p, 'r');
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') throw new CairnError('NOT_FOUND', `${h.type} ${h.name} does not exist`, { object: p, cause: e });
+      throw fsError(e, p, 'open');
+    }
+    try {
+      let len = length;
+      if (len === undefined) {
+        const st = await fh.stat();
+        len = Math.max(0, st.size - offset);
+      }
+      const buf = Buffer.allocUnsafe(len);
+      let got = 0;
+      while (got < len) {
+        const { bytesRead } = await fh.read(buf, got, len - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got !== len) {
+        throw new CairnError('CORRUPT', `${h.type} ${h.name}: short read (${got} of ${len} bytes at offset ${offset})`, { object: p });
+      }
+      return buf;
+    } catch (e) {
+      throw fsError(e, p, 'read');
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async stat(h: FileHandle): Promise<FileInfo> {
+    const p = this.pathOf(h);
+    try {
+      const st = await fsp.stat(p);
+      return { name: h.name, size: st.size };
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') throw new CairnError('NOT_FOUND', `${h.type} ${h.name} does not exist`, { object: p, cause: e });
+      throw fsError(e, p, 'stat');
+    }
+  }
+
+  async *list(type: FileType, signal?: AbortSignal): AsyncIterable<FileInfo> {
+    if (type === 'config') {
+      try {
+        const st = await fsp.stat(path.join(this.root, 'config'));
+        yield { name: 'config', size: st.size };
+      } catch {
+        /* no config */
+      }
+      return;
+    }
+    const dirs: string[] = [];
+    if (type === 'pack') {
+      for (const sub of await readdirOrEmpty(path.join(this.root, 'data'))) {
+        if (/^[0-9a-f]{2}$/.test(sub)) dirs.push(path.join(this.root, 'data', sub));
+      }
+    } else {
+      dirs.push(path.join(this.root, DIRS[type]));
+    }
+    for (const dir of dirs) {
+      for (const name of await readdirOrEmpty(dir)) {
+        signal?.throwIfAborted();
+        if (!isId(name)) continue;
+        try {
+          const st = await fsp.stat(path.join(dir, name));
+          yield { name, size: st.size };
+        } catch (e) {
+          if (errnoCode(e) !== 'ENOENT') throw fsError(e, path.join(dir, name), 'stat');
+        }
+      }
+    }
+  }
+
+  async remove(h: FileHandle): Promise<void> {
+    const p = this.pathOf(h);
+    try {
+      await fsp.unlink(p);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') throw new CairnError('NOT_FOUND', `${h.type} ${h.name} does not exist`, { object: p, cause: e });
+      throw fsError(e, p, 'remove');
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(dir);
+  } catch (e) {
+    // restic treats a missing directory (e.g. after a git checkout dropped empty dirs) as empty.
+    if (errnoCode(e) === 'ENOENT') return [];
+    throw fsError(e, dir, 'list');
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await fsp.open(dir, 'r');
+  try {
+    await d.sync();
+  } catch {
+    // some file systems refuse fsync on directories; the rename is still atomic
+  } finally {
+    await d.close();
+  }
+}

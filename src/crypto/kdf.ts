@@ -1,0 +1,41 @@
+import { scrypt as scryptCb, randomBytes } from 'node:crypto';
+import { CairnError } from '../core/errors.js';
+import { keyFromKdf, type CryptoKey } from './key.js';
+
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/**
+ * Parameters for new keys. restic fixes N = 2^15 and r = 8 by its 60 MiB memory budget and
+ * calibrates p to ~0.5 s; we keep N and r (the memory-hardness) and use p = 1, which is ~0.1 s
+ * here: every CLI invocation and every agent job opens a key, and p adds only CPU time.
+ */
+export const DEFAULT_SCRYPT: ScryptParams = { N: 32768, r: 8, p: 1 };
+
+export function validateScryptParams(p: ScryptParams): void {
+  const ok =
+    Number.isInteger(p.N) && Number.isInteger(p.r) && Number.isInteger(p.p) &&
+    p.N > 1 && (p.N & (p.N - 1)) === 0 && p.r >= 1 && p.p >= 1 && p.r * p.p < 2 ** 30 &&
+    p.N <= 2 ** 31 / (128 * p.r);
+  if (!ok) throw new CairnError('CORRUPT', `invalid scrypt parameters N=${p.N} r=${p.r} p=${p.p}`);
+}
+
+/** Derives a user key: scrypt(password, salt, N, r, p, 64) split 32 | 16 | 16. */
+export function deriveKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<CryptoKey> {
+  validateScryptParams(params);
+  // Node refuses scrypt unless maxmem >= 128·r·(N + p + 2); give it that plus slack.
+  const maxmem = 128 * params.r * (params.N + params.p + 2) + (1 << 20);
+  return new Promise((resolve, reject) => {
+    scryptCb(Buffer.from(password, 'utf8'), salt, 64, { N: params.N, r: params.r, p: params.p, maxmem }, (err, dk) => {
+      if (err) reject(new CairnError('INTERNAL', `scrypt failed: ${err.message}`, { cause: err }));
+      else resolve(keyFromKdf(dk));
+    });
+  });
+}
+
+export function newSalt(): Buffer {
+  return randomBytes(64);
+}

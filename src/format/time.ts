@@ -1,0 +1,164 @@
+/**
+ * Go `time.Time` JSON text (RFC 3339 with nanoseconds, spec §7.4).
+ *
+ * Times are carried as nanoseconds since the Unix epoch (bigint; JS Date has only
+ * milliseconds) plus the zone offset the text shows. The exact text matters: it is part of the
+ * tree bytes, so it decides tree IDs and dedup against restic.
+ */
+import { CairnError } from '../core/errors.js';
+
+const NS_PER_S = 1_000_000_000n;
+const SECS_PER_DAY = 86_400;
+
+/** Seconds since the epoch of 0000-01-01T00:00:00 and of 10000-01-01T00:00:00 (local). */
+const MIN_SECS = -62_167_219_200;
+const MAX_SECS_EXCL = 253_402_300_800;
+
+/** Days since 1970-01-01 → proleptic Gregorian [year, month 1..12, day 1..31]. */
+function civilFromDays(days: number): [number, number, number] {
+  // Shift the epoch to 0000-03-01 so that leap days end a 400-year era and a year.
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097; // day of era, 0..146096
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100)); // 0..365, March-based
+  const mp = Math.floor((5 * doy + 2) / 153); // 0 = March
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
+}
+
+/** Proleptic Gregorian date → days since 1970-01-01. */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const mp = m > 2 ? m - 3 : m + 9;
+  const doy = Math.floor((153 * mp + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+function isLeap(y: number): boolean {
+  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function pad2(n: number): string {
+  return n < 10 ? '0' + n : String(n);
+}
+
+function pad4(n: number): string {
+  return String(n).padStart(4, '0');
+}
+
+/**
+ * Formats like Go's RFC3339Nano (time.Time.MarshalJSON): fraction with trailing zeros
+ * trimmed (omitted if zero), `Z` for offset 0, else `±hh:mm`.
+ *
+ * `offsetMinutes` may be fractional (historic local-mean-time zones have second offsets): the
+ * wall clock uses the full offset, the suffix shows whole minutes truncated, as Go does.
+ * Like restic, years outside 0000..9999 are clamped to the first/last representable instant
+ * (Go cannot encode them).
+ */
+export function formatTime(ns: bigint, offsetMinutes: number): string {
+  const offSec = Math.round(offsetMinutes * 60);
+  const local = ns + BigInt(offSec) * NS_PER_S;
+  let secBig = local / NS_PER_S;
+  let nanos = local - secBig * NS_PER_S;
+  if (nanos < 0n) {
+    // bigint division truncates; we need floor
+    nanos += NS_PER_S;
+    secBig -= 1n;
+  }
+  let secs = Number(secBig);
+  let frac = Number(nanos);
+  if (secs < MIN_SECS) {
+    secs = MIN_SECS;
+    frac = 0;
+  } else if (secs >= MAX_SECS_EXCL) {
+    secs = MAX_SECS_EXCL - 1;
+    frac = 999_999_999;
+  }
+  const days = Math.floor(secs / SECS_PER_DAY);
+  const sod = secs - days * SECS_PER_DAY;
+  const [y, mo, d] = civilFromDays(days);
+  const hh = Math.floor(sod / 3600);
+  const mi = Math.floor((sod % 3600) / 60);
+  const ss = sod % 60;
+  let out = pad4(y) + '-' + pad2(mo) + '-' + pad2(d) + 'T' + pad2(hh) + ':' + pad2(mi) + ':' + pad2(ss);
+  if (frac !== 0) {
+    let f = String(frac).padStart(9, '0');
+    let end = 9;
+    while (f.charCodeAt(end - 1) === 0x30) end--;
+    f = f.slice(0, end);
+    out += '.' + f;
+  }
+  if (offSec === 0) return out + 'Z';
+  let zoneMin = Math.trunc(offSec / 60);
+  let sign = '+';
+  if (zoneMin < 0) {
+    sign = '-';
+    zoneMin = -zoneMin;
+  }
+  return out + sign + pad2(Math.floor(zoneMin / 60)) + ':' + pad2(zoneMin % 60);
+}
+
+/**
+ * Offset of the process's local time zone (TZ) from UTC at the given instant, in minutes
+ * east of UTC (e.g. +120 for CEST), as Go's time.Local would apply it.
+ */
+export function localOffsetMinutes(ns: bigint): number {
+  let ms = ns / 1_000_000n;
+  if (ms * 1_000_000n > ns) ms -= 1n; // floor for pre-1970 instants
+  const off = -new Date(Number(ms)).getTimezoneOffset();
+  return off === 0 ? 0 : off; // avoid -0
+}
+
+/** Formats an instant in the process's local time zone, as restic does for node times. */
+export function formatLocalTime(ns: bigint): string {
+  return formatTime(ns, localOffsetMinutes(ns));
+}
+
+export interface ParsedTime {
+  /** Nanoseconds since the Unix epoch. */
+  ns: bigint;
+  /** Offset shown in the text, minutes east of UTC (0 for `Z`). */
+  offsetMinutes: number;
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * Parses RFC 3339 text as Go's time.Time.UnmarshalJSON does (fraction of any length, digits
+ * beyond nanoseconds are truncated). Throws CORRUPT on malformed text or out-of-range fields.
+ */
+export function parseTime(s: string): ParsedTime {
+  const m = RFC3339.exec(s);
+  if (m === null) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}`);
+  const y = +m[1];
+  const mo = +m[2];
+  const d = +m[3];
+  const hh = +m[4];
+  const mi = +m[5];
+  const ss = +m[6];
+  if (mo < 1 || mo > 12) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: month out of range`);
+  const dim = mo === 2 && isLeap(y) ? 29 : DAYS_IN_MONTH[mo - 1];
+  if (d < 1 || d > dim) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: day out of range`);
+  if (hh > 23 || mi > 59 || ss > 59) {
+    throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: time of day out of range`);
+  }
+  let offsetMinutes = 0;
+  if (m[8] === undefined) {
+    const oh = +m[10];
+    const om = +m[11];
+    if (oh > 23 || om > 59) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: offset out of range`);
+    offsetMinutes = oh * 60 + om;
+    if (m[9] === '-') offsetMinutes = -offsetMinutes;
+  }
+  let frac = 0n;
+  if (m[7] !== undefined) frac = BigInt(m[7].slice(0, 9).padEnd(9, '0'));
+  const secs = daysFromCivil(y, mo, d) * SECS_PER_DAY + hh * 3600 + mi * 60 + ss - offsetMinutes * 60;
+  return { ns: BigInt(secs) * NS_PER_S + frac, offsetMinutes };
+}
