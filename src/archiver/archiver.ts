@@ -88,6 +88,11 @@ interface VDir {
   contentsOf: string[];
 }
 
+/** Work started by the walk: `done` settles when the entry (and everything below it) is stored. */
+interface Pending<T> {
+  done: Promise<T>;
+}
+
 interface Prev {
   byName: Map<string, TreeNode>;
 }
@@ -159,12 +164,12 @@ export class Archiver {
   }
 
   /** Archives a virtual directory: intermediate dirs carry their own metadata, targets their whole subtree. */
-  private async archiveVDir(v: VDir, prev: Prev | undefined): Promise<{ done: Promise<Id> }> {
+  private async archiveVDir(v: VDir, prev: Prev | undefined): Promise<Pending<Id>> {
     const jobs: Array<Promise<TreeNode | undefined>> = [];
     for (const [name, child] of [...v.children].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0])))) {
       const prevNode = prev?.byName.get(Buffer.from(name).toString('latin1'));
       if (child.target !== undefined) {
-        jobs.push(await this.startEntry(Buffer.from(child.target), Buffer.from(name), prevNode, undefined));
+        jobs.push((await this.startEntry(Buffer.from(child.target), Buffer.from(name), prevNode, undefined)).done);
       } else {
         const meta = await readMeta(child.abs!, { xattrs: this.opts.xattrs ?? true }).catch((e) => {
           throw fsError(e, child.abs!, 'stat');
@@ -178,7 +183,7 @@ export class Archiver {
       const names = await readDirSorted(Buffer.from(dir));
       for (const name of names) {
         const childPath = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
-        jobs.push(await this.startEntry(childPath, name, prev?.byName.get(name.toString('latin1')), undefined));
+        jobs.push((await this.startEntry(childPath, name, prev?.byName.get(name.toString('latin1')), undefined)).done);
       }
     }
     return { done: this.saveTreeWhenDone(jobs) };
@@ -206,37 +211,36 @@ export class Archiver {
    * Starts archiving one file-system entry. Resolves (after the walk of its subtree, if a
    * directory) to a promise of its node; undefined when excluded or unreadable.
    */
-  private async startEntry(p: Buffer, name: Buffer, prev: TreeNode | undefined, parentDev: bigint | undefined): Promise<Promise<TreeNode | undefined>> {
+  private async startEntry(p: Buffer, name: Buffer, prev: TreeNode | undefined, parentDev: bigint | undefined): Promise<Pending<TreeNode | undefined>> {
     this.opts.signal?.throwIfAborted();
     const ps = p.toString('utf8');
-    if (this.opts.exclude?.(ps)) return Promise.resolve(undefined);
+    if (this.opts.exclude?.(ps)) return { done: Promise.resolve(undefined) };
     let meta: FsEntryMeta;
     try {
       meta = await readMeta(p, { xattrs: this.opts.xattrs ?? true });
     } catch (e) {
       this.itemError(ps, fsError(e, ps, 'stat'));
-      return Promise.resolve(undefined);
+      return { done: Promise.resolve(undefined) };
     }
     // restic 0.14 does not store sockets.
-    if (meta.type === 'socket') return Promise.resolve(undefined);
+    if (meta.type === 'socket') return { done: Promise.resolve(undefined) };
     const node = nodeFromMeta(name, meta, this.opts);
     if (meta.type === 'dir') {
       const crosses = this.opts.oneFileSystem && parentDev !== undefined && meta.dev !== parentDev;
       const sub = await this.walkDir(p, meta, crosses ? undefined : await this.loadPrev(prev?.type === 'dir' ? prev.subtree : undefined), crosses);
-      return sub.then((id) => this.finishDir(node, id, prev));
+      return { done: sub.done.then((id) => this.finishDir(node, id, prev)) };
     }
     if (meta.type !== 'file') {
       this.progress.filesDone++;
-      return Promise.resolve(node);
+      return { done: Promise.resolve(node) };
     }
     this.progress.totalFiles++;
     this.progress.totalBytes += meta.size;
     await this.files.acquire();
-    const job = this.archiveFile(p, ps, node, meta, prev).finally(() => this.files.release());
-    return job;
+    return { done: this.archiveFile(p, ps, node, meta, prev).finally(() => this.files.release()) };
   }
 
-  private async walkDir(p: Buffer, meta: FsEntryMeta, prev: Prev | undefined, skipContents: boolean | undefined): Promise<Promise<Id>> {
+  private async walkDir(p: Buffer, meta: FsEntryMeta, prev: Prev | undefined, skipContents: boolean | undefined): Promise<Pending<Id>> {
     const jobs: Array<Promise<TreeNode | undefined>> = [];
     if (!skipContents) {
       let names: Buffer[];
@@ -249,10 +253,10 @@ export class Archiver {
       const sep = Buffer.from('/');
       for (const name of names) {
         const child = Buffer.concat([p, sep, name]);
-        jobs.push(await this.startEntry(child, name, prev?.byName.get(name.toString('latin1')), meta.dev));
+        jobs.push((await this.startEntry(child, name, prev?.byName.get(name.toString('latin1')), meta.dev)).done);
       }
     }
-    return this.saveTreeWhenDone(jobs);
+    return { done: this.saveTreeWhenDone(jobs) };
   }
 
   private async archiveFile(p: Buffer, ps: string, node: TreeNode, meta: FsEntryMeta, prev: TreeNode | undefined): Promise<TreeNode | undefined> {

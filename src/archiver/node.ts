@@ -1,7 +1,7 @@
 import type { FsEntryMeta } from '../fs/meta.js';
 import { userName, groupName } from '../fs/meta.js';
 import { formatTime, localOffsetMinutes } from '../format/time.js';
-import { unixToGoMode } from '../format/mode.js';
+import { goModeFromUnix } from '../format/mode.js';
 import type { TreeNode } from '../format/tree.js';
 
 export function nsToTime(ns: bigint): string {
@@ -29,7 +29,7 @@ export function nodeFromMeta(name: Buffer, m: FsEntryMeta, opts: { withAtime?: b
   const node: TreeNode = {
     name,
     type,
-    mode: unixToGoMode(m.mode),
+    mode: goModeFromUnix(m.mode),
     mtime,
     atime: opts.withAtime ? nsToTime(m.atimeNs) : mtime,
     ctime: nsToTime(m.ctimeNs),

@@ -10,10 +10,6 @@ import { CairnError } from '../core/errors.js';
 const NS_PER_S = 1_000_000_000n;
 const SECS_PER_DAY = 86_400;
 
-/** Seconds since the epoch of 0000-01-01T00:00:00 and of 10000-01-01T00:00:00 (local). */
-const MIN_SECS = -62_167_219_200;
-const MAX_SECS_EXCL = 253_402_300_800;
-
 /** Days since 1970-01-01 → proleptic Gregorian [year, month 1..12, day 1..31]. */
 function civilFromDays(days: number): [number, number, number] {
   // Shift the epoch to 0000-03-01 so that leap days end a 400-year era and a year.
@@ -59,8 +55,8 @@ function pad4(n: number): string {
  *
  * `offsetMinutes` may be fractional (historic local-mean-time zones have second offsets): the
  * wall clock uses the full offset, the suffix shows whole minutes truncated, as Go does.
- * Like restic, years outside 0000..9999 are clamped to the first/last representable instant
- * (Go cannot encode them).
+ * Years outside 0000..9999 are replaced by 0000 / 9999 keeping month, day and time of day,
+ * exactly like restic's FixTime (node.go) does before marshalling node times.
  */
 export function formatTime(ns: bigint, offsetMinutes: number): string {
   const offSec = Math.round(offsetMinutes * 60);
@@ -72,18 +68,22 @@ export function formatTime(ns: bigint, offsetMinutes: number): string {
     nanos += NS_PER_S;
     secBig -= 1n;
   }
-  let secs = Number(secBig);
-  let frac = Number(nanos);
-  if (secs < MIN_SECS) {
-    secs = MIN_SECS;
-    frac = 0;
-  } else if (secs >= MAX_SECS_EXCL) {
-    secs = MAX_SECS_EXCL - 1;
-    frac = 999_999_999;
-  }
+  const secs = Number(secBig);
+  const frac = Number(nanos);
   const days = Math.floor(secs / SECS_PER_DAY);
   const sod = secs - days * SECS_PER_DAY;
-  const [y, mo, d] = civilFromDays(days);
+  let [y, mo, d] = civilFromDays(days);
+  // restic's FixTime: Go cannot encode years outside 0000..9999, so only the year is replaced
+  // (time.AddDate semantics: Feb 29 of a year that becomes 9999 rolls over to Mar 1).
+  if (y < 0) {
+    y = 0; // year 0 is a leap year, every date exists
+  } else if (y > 9999) {
+    y = 9999;
+    if (mo === 2 && d === 29) {
+      mo = 3;
+      d = 1;
+    }
+  }
   const hh = Math.floor(sod / 3600);
   const mi = Math.floor((sod % 3600) / 60);
   const ss = sod % 60;

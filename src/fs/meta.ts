@@ -109,12 +109,13 @@ const NO_XATTR_CODES = new Set(['ENOTSUP', 'EOPNOTSUPP', 'ENODATA', 'ENOATTR']);
 
 /**
  * Reads the extended attributes of `path` without following a final symlink. Returns [] when the
- * file system does not support them (ENOTSUP) or reports ENODATA (restic does the same).
+ * file system does not support them (ENOTSUP) or reports ENODATA (restic does the same). Pass
+ * `isDir` for directories (lets a directory whose own name is not UTF-8 be addressed).
  */
-export async function readXattrs(path: Buffer | string): Promise<FsXattr[]> {
+export async function readXattrs(path: Buffer | string, isDir = false): Promise<FsXattr[]> {
   const p = toPathBuffer(path);
   try {
-    const list = await withNativePath(p, (s) => native.lgetxattrs(s));
+    const list = await withNativePath(p, (s) => native.lgetxattrs(s), { isDir });
     return list.map((x) => ({ name: x.name, value: x.value }));
   } catch (e) {
     if (NO_XATTR_CODES.has(errnoCode(e) ?? '')) return [];
@@ -145,7 +146,7 @@ export async function readMeta(path: Buffer | string, opts: { xattrs: boolean })
     }
   } else if (opts.xattrs && type !== undefined) {
     try {
-      extra.xattrs = await readXattrs(p);
+      extra.xattrs = await readXattrs(p, type === 'dir');
     } catch (e) {
       extra.xattrError = `reading extended attributes of ${displayPath(p)}: ${errorMessage(e)}`;
     }

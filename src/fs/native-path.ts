@@ -8,7 +8,9 @@
  *  2. only the directory part is not UTF-8 → `/proc/self/fd/<fd of the directory>/<name>`
  *     (the kernel follows the /proc magic link to the directory we opened; the final component is
  *     still looked up with the native call's own nofollow semantics);
- *  3. the final component itself is not UTF-8 → no string can name it. Callers that may rename
+ *  3. the final component itself is not UTF-8 and the entry is a directory →
+ *     `/proc/self/fd/<fd of the directory itself>/.`;
+ *  4. otherwise no string can name it. Callers that may rename
  *     (the restorer) pass `renameFallback`: the entry is renamed to a temporary UTF-8 name in the
  *     same directory for the duration of the call and renamed back afterwards. Callers that must
  *     not touch the entry (backup) get a CairnError('UNSUPPORTED').
@@ -27,6 +29,11 @@ export function tempName(): string {
 }
 
 export interface NativePathOptions {
+  /**
+   * The entry is known to be a directory: a non-UTF-8 final name is then addressed as
+   * `/proc/self/fd/<fd of the directory itself>/.` (opened with O_NOFOLLOW), without renaming.
+   */
+  isDir?: boolean;
   /** Allow renaming the entry to a temporary UTF-8 name while `fn` runs (restore side only). */
   renameFallback?: boolean;
 }
@@ -40,6 +47,14 @@ export async function withNativePath<T>(p: Buffer, fn: (path: string) => T | Pro
     const dh = await fsp.open(dir, C.O_RDONLY | C.O_DIRECTORY);
     try {
       return await fn(`/proc/self/fd/${dh.fd}/${name.toString('utf8')}`);
+    } finally {
+      await dh.close();
+    }
+  }
+  if (opts.isDir) {
+    const dh = await fsp.open(p, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+    try {
+      return await fn(`/proc/self/fd/${dh.fd}/.`);
     } finally {
       await dh.close();
     }

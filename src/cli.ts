@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { errorMessage, isCairnError } from './core/errors.js';
+import { EXIT, err, exitCodeFor, type GlobalOptions } from './cli/context.js';
+import * as init from './cli/commands/init.js';
+import * as backup from './cli/commands/backup.js';
+import * as restore from './cli/commands/restore.js';
+import * as snapshots from './cli/commands/snapshots.js';
+import * as ls from './cli/commands/ls.js';
+import * as cat from './cli/commands/cat.js';
+import * as key from './cli/commands/key.js';
+import * as unlock from './cli/commands/unlock.js';
+
+const program = new Command();
+program
+  .name('cairn')
+  .description('Backups in the restic repository format: fast, verifiable, readable by restic.')
+  .version('0.1.0')
+  .option('-r, --repo <repository>', 'repository (default: $RESTIC_REPOSITORY)')
+  .option('-p, --password-file <file>', 'file with the repository password (default: $RESTIC_PASSWORD_FILE)')
+  .option('--password-command <command>', 'shell command printing the password (default: $RESTIC_PASSWORD_COMMAND)')
+  .option('--key-hint <id>', 'try this key ID first (default: $RESTIC_KEY_HINT)')
+  .option('--json', 'print JSON instead of text')
+  .option('-q, --quiet', 'print only errors')
+  .option('-v, --verbose', 'more output (repeatable)', (_v: string, prev: number) => prev + 1, 0)
+  .option('--no-lock', 'do not lock the repository (read-only commands)')
+  .option('--retry-lock <duration>', 'retry to lock the repository for this long (e.g. 5m)')
+  .showHelpAfterError()
+  .exitOverride();
+
+const globals = (): GlobalOptions => {
+  const o = program.opts();
+  return { ...o, noLock: o.lock === false } as GlobalOptions;
+};
+
+for (const m of [init, backup, restore, snapshots, ls, cat, key, unlock]) m.register(program, globals);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  } else {
+    const json = program.opts().json;
+    const msg = errorMessage(e);
+    if (json) err(JSON.stringify({ message_type: 'exit_error', code: exitCodeFor(e), message: msg }));
+    else err(`Fatal: ${msg}`);
+    if (!isCairnError(e) && process.env.CAIRN_DEBUG) err((e as Error).stack ?? '');
+    process.exitCode = exitCodeFor(e);
+  }
+}

@@ -1,0 +1,352 @@
+/**
+ * Tree blobs: the node model and its canonical JSON (spec §7).
+ *
+ * A tree's ID is SHA-256 of its JSON bytes, so encodeTree must reproduce restic's output byte
+ * for byte (key order, Go omitempty rules, Go string escaping, Go-quoted names, sort order).
+ * decodeTree keeps everything needed to re-encode a restic tree exactly (times verbatim, uint64
+ * values as bigint, names as raw bytes, `\ufffd` escapes as INVALID_UTF8_MARK).
+ */
+import { CairnError } from '../core/errors.js';
+import type { Id } from '../core/ids.js';
+import { goQuote, goUnquote } from './goquote.js';
+import { goJsonQuote, parseJson, type JsonValue } from './json.js';
+
+export type NodeType = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
+
+export interface ExtendedAttribute {
+  name: string;
+  /** Raw attribute bytes; null = Go nil slice (JSON `null`). */
+  value: Buffer | null;
+}
+
+export interface TreeNode {
+  /** Raw name bytes (may be invalid UTF-8). */
+  name: Buffer;
+  /** Unknown types are preserved as strings (check reports them). */
+  type: NodeType | string;
+  /** Go os.FileMode, uint32. */
+  mode: number;
+  /** RFC3339Nano strings, kept verbatim. */
+  mtime: string;
+  atime: string;
+  ctime: string;
+  uid: number;
+  gid: number;
+  user?: string;
+  group?: string;
+  inode?: bigint;
+  deviceId?: bigint;
+  /** Files only; absent/0 => omitted. */
+  size?: number;
+  links?: number;
+  linktarget?: string;
+  extendedAttributes?: ExtendedAttribute[];
+  device?: bigint;
+  /** Data blob IDs (hex); [] for empty files; null for non-files. */
+  content: string[] | null;
+  /** Dir only. */
+  subtree?: string;
+  error?: string;
+}
+
+/** ID of `{"nodes":[]}\n`, the empty directory, identical in every repository. */
+export const EMPTY_TREE_ID = 'ac08ce34ba4f8123618661bef2425f7028ffb9ac740578a3ee88684d2523fee8';
+
+/** What Go writes for a zero time.Time (a node whose time field was missing). */
+const GO_ZERO_TIME = '0001-01-01T00:00:00Z';
+
+const ID_RE = /^[0-9a-f]{64}$/;
+const ID_RE_ANY_CASE = /^[0-9a-fA-F]{64}$/;
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Orders names like Go compares strings: unsigned bytes (not UTF-16 code units). */
+export function compareNames(a: TreeNode, b: TreeNode): number {
+  return Buffer.compare(a.name, b.name);
+}
+
+// ------------------------------------------------------------------------------------------
+// Encoding
+// ------------------------------------------------------------------------------------------
+
+function bad(msg: string): never {
+  throw new CairnError('INVALID_ARGUMENT', msg);
+}
+
+function u32(v: unknown, what: string, name: Buffer): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    bad(`tree node ${JSON.stringify(name.toString())}: ${what} must be a uint32, got ${String(v)}`);
+  }
+  return v;
+}
+
+function u64(v: unknown, what: string, name: Buffer): string {
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > U64_MAX) bad(`tree node ${JSON.stringify(name.toString())}: ${what} out of uint64 range`);
+    return v.toString();
+  }
+  if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return String(v);
+  return bad(`tree node ${JSON.stringify(name.toString())}: ${what} must be a non-negative integer`);
+}
+
+function idStr(id: unknown, what: string, name: Buffer): string {
+  if (typeof id !== 'string' || !ID_RE.test(id)) {
+    bad(`tree node ${JSON.stringify(name.toString())}: ${what} is not a lower-case hex ID: ${String(id)}`);
+  }
+  return '"' + id + '"';
+}
+
+/** The JSON object of one node, keys in restic's order with Go's omitempty rules (§7.2, §7.6). */
+function encodeNode(n: TreeNode): string {
+  const name = n.name;
+  let s = '{"name":' + goJsonQuote(goQuote(name)) + ',"type":' + goJsonQuote(String(n.type));
+  if (n.mode) s += ',"mode":' + u32(n.mode, 'mode', name);
+  s += ',"mtime":' + goJsonQuote(n.mtime) + ',"atime":' + goJsonQuote(n.atime) + ',"ctime":' + goJsonQuote(n.ctime);
+  s += ',"uid":' + u32(n.uid, 'uid', name) + ',"gid":' + u32(n.gid, 'gid', name);
+  if (n.user) s += ',"user":' + goJsonQuote(n.user);
+  if (n.group) s += ',"group":' + goJsonQuote(n.group);
+  if (n.inode) s += ',"inode":' + u64(n.inode, 'inode', name);
+  if (n.deviceId) s += ',"device_id":' + u64(n.deviceId, 'device_id', name);
+  if (n.size) s += ',"size":' + u64(n.size, 'size', name);
+  if (n.links) s += ',"links":' + u64(n.links, 'links', name);
+  if (n.linktarget) s += ',"linktarget":' + goJsonQuote(n.linktarget);
+  const xa = n.extendedAttributes;
+  if (xa && xa.length > 0) {
+    const parts: string[] = new Array(xa.length);
+    for (let i = 0; i < xa.length; i++) {
+      const a = xa[i];
+      const v = a.value;
+      const val = v === null ? 'null' : '"' + Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') + '"';
+      parts[i] = '{"name":' + goJsonQuote(a.name) + ',"value":' + val + '}';
+    }
+    s += ',"extended_attributes":[' + parts.join(',') + ']';
+  }
+  if (n.device) s += ',"device":' + u64(n.device, 'device', name);
+  const c = n.content;
+  if (c === null || c === undefined) {
+    s += ',"content":null';
+  } else {
+    s += ',"content":[';
+    for (let i = 0; i < c.length; i++) s += (i === 0 ? '' : ',') + idStr(c[i], 'content ID', name);
+    s += ']';
+  }
+  if (n.subtree !== undefined) s += ',"subtree":' + idStr(n.subtree, 'subtree', name);
+  if (n.error) s += ',"error":' + goJsonQuote(n.error);
+  return s + '}';
+}
+
+/**
+ * Serializes a directory exactly as restic 0.14 does: nodes sorted by raw name bytes,
+ * `{"nodes":[...]}` plus a trailing newline. The input array is not modified. Throws
+ * INVALID_ARGUMENT for empty or duplicate names and malformed field values.
+ */
+export function encodeTree(nodes: readonly TreeNode[]): Buffer {
+  let sorted: readonly TreeNode[] = nodes;
+  for (let i = 1; i < nodes.length; i++) {
+    if (Buffer.compare(nodes[i - 1].name, nodes[i].name) >= 0) {
+      sorted = [...nodes].sort(compareNames);
+      break;
+    }
+  }
+  const parts: string[] = new Array(sorted.length);
+  for (let i = 0; i < sorted.length; i++) {
+    const n = sorted[i];
+    if (!n.name || n.name.length === 0) bad('tree node with an empty name');
+    if (i > 0 && n.name.equals(sorted[i - 1].name)) {
+      bad(`duplicate name in tree: ${JSON.stringify(n.name.toString())}`);
+    }
+    parts[i] = encodeNode(n);
+  }
+  return Buffer.from('{"nodes":[' + parts.join(',') + ']}\n', 'utf8');
+}
+
+// ------------------------------------------------------------------------------------------
+// Decoding
+// ------------------------------------------------------------------------------------------
+
+/** Integer fields: parsed as bigint so uint64 values survive and non-integers are detected. */
+const INT_KEYS: ReadonlySet<string> = new Set(['mode', 'uid', 'gid', 'inode', 'device_id', 'size', 'links', 'device']);
+
+const KNOWN_KEYS: ReadonlySet<string> = new Set([
+  'name', 'type', 'mode', 'mtime', 'atime', 'ctime', 'uid', 'gid', 'user', 'group', 'inode', 'device_id',
+  'size', 'links', 'linktarget', 'extended_attributes', 'device', 'content', 'subtree', 'error',
+]);
+
+function corrupt(msg: string): never {
+  throw new CairnError('CORRUPT', `invalid tree: ${msg}`);
+}
+
+function decUint(v: JsonValue, key: string, max: bigint): bigint {
+  if (typeof v !== 'bigint' || v < 0n || v > max) corrupt(`${key} is not an unsigned integer: ${String(v)}`);
+  return v;
+}
+
+function decString(v: JsonValue, key: string): string {
+  if (typeof v !== 'string') corrupt(`${key} is not a string`);
+  return v;
+}
+
+function decTime(v: JsonValue, key: string): string {
+  if (v === null) return GO_ZERO_TIME;
+  if (typeof v !== 'string' || !TIME_SHAPE.test(v)) corrupt(`${key} is not an RFC 3339 time: ${String(v)}`);
+  return v;
+}
+
+/** Cheap shape check for times (full validation would cost more than parsing the tree). */
+const TIME_SHAPE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)$/;
+
+function decId(v: JsonValue, key: string): Id {
+  if (typeof v !== 'string') corrupt(`${key} is not an ID`);
+  if (ID_RE.test(v)) return v;
+  // Go's hex decoder also takes upper case; we normalise to restic's lower-case form
+  if (ID_RE_ANY_CASE.test(v)) return v.toLowerCase();
+  return corrupt(`${key} is not an ID: ${JSON.stringify(v)}`);
+}
+
+function decodeNode(o: JsonValue): TreeNode {
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) corrupt('node is not an object');
+  const node: TreeNode = {
+    name: EMPTY_NAME,
+    type: '',
+    mode: 0,
+    mtime: GO_ZERO_TIME,
+    atime: GO_ZERO_TIME,
+    ctime: GO_ZERO_TIME,
+    uid: 0,
+    gid: 0,
+    content: null,
+  };
+  for (const rawKey in o) {
+    const v = o[rawKey];
+    if (v === null && rawKey !== 'content' && rawKey !== 'subtree') continue; // Go: null leaves the zero value
+    // Go matches JSON keys to struct fields case-insensitively if there is no exact match.
+    const key = KNOWN_KEYS.has(rawKey) ? rawKey : rawKey.toLowerCase();
+    switch (key) {
+      case 'name':
+        node.name = goUnquote(decString(v, 'name'));
+        break;
+      case 'type':
+        node.type = decString(v, 'type');
+        break;
+      case 'mode':
+        node.mode = Number(decUint(v, 'mode', 0xffffffffn));
+        break;
+      case 'mtime':
+        node.mtime = decTime(v, 'mtime');
+        break;
+      case 'atime':
+        node.atime = decTime(v, 'atime');
+        break;
+      case 'ctime':
+        node.ctime = decTime(v, 'ctime');
+        break;
+      case 'uid':
+        node.uid = Number(decUint(v, 'uid', 0xffffffffn));
+        break;
+      case 'gid':
+        node.gid = Number(decUint(v, 'gid', 0xffffffffn));
+        break;
+      case 'user':
+        setOpt(node, 'user', decString(v, 'user'));
+        break;
+      case 'group':
+        setOpt(node, 'group', decString(v, 'group'));
+        break;
+      case 'inode':
+        setOpt(node, 'inode', decUint(v, 'inode', U64_MAX));
+        break;
+      case 'device_id':
+        setOpt(node, 'deviceId', decUint(v, 'device_id', U64_MAX));
+        break;
+      case 'size':
+        setOpt(node, 'size', Number(decUint(v, 'size', BigInt(Number.MAX_SAFE_INTEGER))));
+        break;
+      case 'links':
+        setOpt(node, 'links', Number(decUint(v, 'links', BigInt(Number.MAX_SAFE_INTEGER))));
+        break;
+      case 'linktarget':
+        setOpt(node, 'linktarget', decString(v, 'linktarget'));
+        break;
+      case 'extended_attributes':
+        setOpt(node, 'extendedAttributes', decXattrs(v));
+        break;
+      case 'device':
+        setOpt(node, 'device', decUint(v, 'device', U64_MAX));
+        break;
+      case 'content':
+        if (v === null) {
+          node.content = null;
+        } else {
+          if (!Array.isArray(v)) corrupt('content is not a list');
+          const ids: string[] = new Array(v.length);
+          for (let i = 0; i < v.length; i++) ids[i] = decId(v[i], 'content ID');
+          node.content = ids;
+        }
+        break;
+      case 'subtree':
+        if (v === null) delete node.subtree;
+        else node.subtree = decId(v, 'subtree');
+        break;
+      case 'error':
+        setOpt(node, 'error', decString(v, 'error'));
+        break;
+      default:
+        break; // unknown keys (e.g. linktarget_raw of newer restic) are ignored, as restic does
+    }
+  }
+  return node;
+}
+
+const EMPTY_NAME = Buffer.alloc(0);
+
+/** Sets an optional field only when it has a non-zero value, so decode(encode(x)) stays tidy. */
+type OptionalKey = 'user' | 'group' | 'inode' | 'deviceId' | 'size' | 'links' | 'linktarget' | 'extendedAttributes' | 'device' | 'error';
+
+function setOpt<K extends OptionalKey>(node: TreeNode, key: K, v: TreeNode[K]): void {
+  if (v === '' || v === 0 || v === 0n || (Array.isArray(v) && v.length === 0)) delete node[key];
+  else node[key] = v;
+}
+
+function decXattrs(v: JsonValue): ExtendedAttribute[] {
+  if (!Array.isArray(v)) corrupt('extended_attributes is not a list');
+  const out: ExtendedAttribute[] = [];
+  for (const a of v) {
+    if (a === null || typeof a !== 'object' || Array.isArray(a)) corrupt('extended attribute is not an object');
+    let name = '';
+    let value: Buffer | null = null;
+    for (const rawKey in a) {
+      const key = rawKey === 'name' || rawKey === 'value' ? rawKey : rawKey.toLowerCase();
+      const x = a[rawKey];
+      if (key === 'name') {
+        if (x !== null) name = decString(x, 'extended attribute name');
+      } else if (key === 'value') {
+        if (x === null) {
+          value = null;
+        } else {
+          // Go's []byte decoding is strict standard base64 with padding
+          if (typeof x !== 'string' || !BASE64_RE.test(x)) corrupt('extended attribute value is not base64');
+          value = Buffer.from(x, 'base64');
+        }
+      }
+    }
+    out.push({ name, value });
+  }
+  return out;
+}
+
+/**
+ * Parses a tree blob. Tolerant like restic: unknown keys are ignored, order and uniqueness of
+ * names are not enforced (check reports those). Names are Go-unquoted to raw bytes. Throws
+ * CORRUPT for malformed JSON or values of the wrong type.
+ */
+export function decodeTree(buf: Uint8Array): TreeNode[] {
+  const doc = parseJson(buf, { bigintKeys: INT_KEYS, what: 'tree' });
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) corrupt('not a JSON object');
+  let nodes: JsonValue = null;
+  for (const k in doc) if (k === 'nodes' || k.toLowerCase() === 'nodes') nodes = doc[k];
+  if (nodes === null) return [];
+  if (!Array.isArray(nodes)) corrupt('nodes is not a list');
+  const out: TreeNode[] = new Array(nodes.length);
+  for (let i = 0; i < nodes.length; i++) out[i] = decodeNode(nodes[i]);
+  return out;
+}
