@@ -48,9 +48,9 @@ export function createChunker(params: ChunkerParams, deps: ChunkerDeps = {}): Ch
     const poly = frozen.polynomial;
     if (poly === undefined) invalid('the rabin chunker needs a polynomial');
     const d = deg(poly);
-    // deg ≥ 9 because the fingerprint update shifts by deg − 8 (restic/chunker computes the same).
-    if (d < 9 || d > POLYNOMIAL_DEGREE || !isIrreducible(poly)) {
-      invalid(`rabin polynomial ${formatPolynomial(poly)} must be irreducible with degree 9…${POLYNOMIAL_DEGREE}`);
+    // deg ≥ 8 because the fingerprint update shifts by deg − 8 (restic/chunker computes the same).
+    if (d < 8 || d > POLYNOMIAL_DEGREE || !isIrreducible(poly)) {
+      invalid(`rabin polynomial ${formatPolynomial(poly)} must be irreducible with degree 8…${POLYNOMIAL_DEGREE}`);
     }
     if (avgSize !== RABIN_AVG) invalid(`the rabin chunker's average is fixed at ${RABIN_AVG} (split mask 2^20 − 1), got ${avgSize}`);
     if (minSize < RABIN_WINDOW) invalid(`the rabin chunker needs minSize ≥ ${RABIN_WINDOW}, got ${minSize}`);

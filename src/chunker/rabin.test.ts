@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { isCairnError } from '../core/errors.js';
 import { native } from '../native/index.js';
 import { createChunker, RESTIC_RABIN } from './chunker.js';
+import { isIrreducible } from './polynomial.js';
 import { splitBuffer, splitChunks } from './stream.js';
 import {
   collect,
@@ -94,21 +95,28 @@ test('small files: empty → no chunk, ≤ MIN → one chunk, MAX boundaries', a
   }
 });
 
+/** The first irreducible polynomial of degree d at or above x^d + 1 (odd candidates). */
+function irreducibleOfDegree(d: number): bigint {
+  for (let p = (1n << BigInt(d)) | 1n; ; p += 2n) if (isIrreducible(p)) return p;
+}
+
 test('native kernel agrees with the reference on findCut, including resumed scans', () => {
+  const polys = [FIXTURE_POLY, 0x36eefcf51308e3n, irreducibleOfDegree(40), irreducibleOfDegree(31), 0x11bn];
   fc.assert(
     fc.property(
+      fc.constantFrom(...polys),
       fc.integer({ min: 1, max: 0x7fffffff }),
       fc.integer({ min: 64, max: 3000 }),
       fc.integer({ min: 0, max: 20000 }),
       fc.integer({ min: 1, max: 60000 }),
       fc.integer({ min: 0, max: 500 }),
       fc.array(fc.integer({ min: 0, max: 70000 }), { maxLength: 4 }),
-      (seed, minSize, extra, length, offset, stops) => {
+      (poly, seed, minSize, extra, length, offset, stops) => {
         const maxSize = minSize + extra;
         const buf = Buffer.concat([prng(seed ^ 1, offset), dataWithZeroRuns(seed, length, 2000)]);
         const end = buf.length;
-        const k = native.rabin(FIXTURE_POLY);
-        const ref = referenceRabinKernel(FIXTURE_POLY);
+        const k = native.rabin(poly);
+        const ref = referenceRabinKernel(poly);
         const want = ref.findCut(buf, offset, offset, end, minSize, maxSize);
         assert.equal(k.findCut(buf, offset, offset, end, minSize, maxSize), want);
         // Scan in pieces, resuming at the previous end, like RabinSplitter does.
@@ -123,7 +131,7 @@ test('native kernel agrees with the reference on findCut, including resumed scan
         assert.equal(got, want);
       },
     ),
-    { seed: 42, numRuns: 200 },
+    { seed: 42, numRuns: 300 },
   );
 });
 
@@ -205,6 +213,7 @@ test('createChunker validates rabin parameters', () => {
     { polynomial: undefined },
     { polynomial: 0x2497575ac89182n }, // reducible
     { polynomial: (1n << 54n) | 0b11n },
+    { polynomial: 0b111n }, // irreducible, but degree 2 < 8
     { avgSize: 2 * MiB },
     { minSize: 63 },
     { minSize: 9 * MiB },

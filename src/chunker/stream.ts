@@ -114,14 +114,22 @@ export async function* splitChunks(
           }
           if (eof) throw new CairnError('INTERNAL', 'splitter returned 0 at end of file');
           // The chunk continues past this buffer. Look ahead first: at end of file the tail is
-          // served from cur without a copy.
+          // served from cur without a copy. (Not with a recycling source: pulling would overwrite
+          // the tail, so it goes to the carry first.)
           const tail = cur.subarray(pos);
-          await pull();
-          if (eof) continue;
+          if (!copySlices) {
+            await pull();
+            if (eof) continue;
+          }
           carry = Buffer.allocUnsafeSlow(Math.max(carryCapacity, 2 * tail.length));
           tail.copy(carry, 0);
           cStart = 0;
           cFill = tail.length;
+          if (copySlices) {
+            // cur is still current: its tail is in the carry now.
+            pos = cur.length;
+            fromCur = tail.length;
+          }
           continue;
         }
         if (eof) return;

@@ -33,8 +33,20 @@ export interface IndexFile {
   oldFormat?: boolean;
 }
 
-const ID_RE = /^[0-9a-f]{64}$/;
 const ID_RE_ANY_CASE = /^[0-9a-fA-F]{64}$/;
+
+/** 1 for the characters of a lower-case hex ID. A table loop is ~4x faster than a regex here. */
+const LOWER_HEX = new Uint8Array(128);
+for (const c of '0123456789abcdef') LOWER_HEX[c.charCodeAt(0)] = 1;
+
+function isLowerHexId(s: string): boolean {
+  if (s.length !== 64) return false;
+  for (let i = 0; i < 64; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || LOWER_HEX[c] === 0) return false;
+  }
+  return true;
+}
 
 function corrupt(msg: string): never {
   throw new CairnError('CORRUPT', `invalid index: ${msg}`);
@@ -42,7 +54,7 @@ function corrupt(msg: string): never {
 
 function id(v: unknown, what: string): Id {
   if (typeof v === 'string') {
-    if (ID_RE.test(v)) return v;
+    if (isLowerHexId(v)) return v;
     if (ID_RE_ANY_CASE.test(v)) return v.toLowerCase();
   }
   return corrupt(`${what} is not an ID: ${JSON.stringify(v)}`);
@@ -123,37 +135,49 @@ export function decodeIndex(json: Uint8Array | string, repoVersion?: 1 | 2): Ind
 
 /**
  * Encodes an index file like restic's json.Encoder: compact, trailing newline, `supersedes`
- * omitted when empty, `uncompressed_length` only for compressed blobs.
+ * omitted when empty, `uncompressed_length` only for compressed blobs. The output is pure
+ * ASCII, so each blob's JSON is written into one buffer with latin1 writes (much faster than
+ * joining a 20+ MB string and converting it).
  */
 export function encodeIndex(idx: IndexFile): Buffer {
-  const parts: string[] = ['{'];
+  let out = Buffer.allocUnsafe(4096);
+  let o = 0;
+  const put = (s: string): void => {
+    if (o + s.length > out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(o + s.length, out.length * 2));
+      out.copy(bigger, 0, 0, o);
+      out = bigger;
+    }
+    o += out.write(s, o, 'latin1');
+  };
+  put('{');
   if (idx.supersedes && idx.supersedes.length > 0) {
-    parts.push('"supersedes":[' + idx.supersedes.map((s) => '"' + checkId(s, 'superseded index') + '"').join(',') + '],');
+    put('"supersedes":[' + idx.supersedes.map((s) => '"' + checkId(s, 'superseded index') + '"').join(',') + '],');
   }
-  parts.push('"packs":[');
+  put('"packs":[');
   for (let p = 0; p < idx.packs.length; p++) {
     const pk = idx.packs[p];
-    let s = (p === 0 ? '' : ',') + '{"id":"' + checkId(pk.id, 'pack ID') + '","blobs":[';
+    put((p === 0 ? '' : ',') + '{"id":"' + checkId(pk.id, 'pack ID') + '","blobs":[');
     const blobs = pk.blobs;
     for (let i = 0; i < blobs.length; i++) {
       const b = blobs[i];
       if (b.type !== 'data' && b.type !== 'tree') {
         throw new CairnError('INVALID_ARGUMENT', `unknown blob type ${JSON.stringify(b.type)}`);
       }
-      if (!ID_RE.test(b.id)) checkId(b.id, 'blob ID');
+      if (typeof b.id !== 'string' || !isLowerHexId(b.id)) checkId(b.id, 'blob ID');
       if (!Number.isSafeInteger(b.offset) || b.offset < 0 || !Number.isSafeInteger(b.length) || b.length < 0) {
         throw new CairnError('INVALID_ARGUMENT', `blob ${b.id}: offset/length must be non-negative integers`);
       }
-      s += (i === 0 ? '' : ',') + '{"id":"' + b.id + '","type":"' + b.type + '","offset":' + b.offset + ',"length":' + b.length;
+      let s = (i === 0 ? '{"id":"' : ',{"id":"') + b.id + '","type":"' + b.type + '","offset":' + b.offset + ',"length":' + b.length;
       const ul = b.uncompressedLength;
       if (ul) {
         if (!Number.isSafeInteger(ul) || ul < 0) throw new CairnError('INVALID_ARGUMENT', `blob ${b.id}: bad uncompressed length`);
         s += ',"uncompressed_length":' + ul;
       }
-      s += '}';
+      put(s + '}');
     }
-    parts.push(s + ']}');
+    put(']}');
   }
-  parts.push(']}\n');
-  return Buffer.from(parts.join(''), 'utf8');
+  put(']}\n');
+  return out.length - o > 64 * 1024 ? Buffer.from(out.subarray(0, o)) : out.subarray(0, o);
 }

@@ -148,17 +148,36 @@ export function encodeTree(nodes: readonly TreeNode[]): Buffer {
       break;
     }
   }
-  const parts: string[] = new Array(sorted.length);
+  // Each node becomes a small string that is written straight into a reused scratch buffer;
+  // measured ~2x faster than joining the strings and converting the result in one go.
+  let out = scratch;
+  let o = out.write('{"nodes":[', 0, 'latin1');
   for (let i = 0; i < sorted.length; i++) {
     const n = sorted[i];
     if (!n.name || n.name.length === 0) bad('tree node with an empty name');
     if (i > 0 && n.name.equals(sorted[i - 1].name)) {
       bad(`duplicate name in tree: ${JSON.stringify(n.name.toString())}`);
     }
-    parts[i] = encodeNode(n);
+    const js = encodeNode(n);
+    const need = o + js.length * 3 + 4; // UTF-8 needs at most 3 bytes per UTF-16 unit
+    if (need > out.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, out.length * 2));
+      out.copy(bigger, 0, 0, o);
+      out = bigger;
+    }
+    if (i > 0) out[o++] = 0x2c; // ,
+    o += out.write(js, o, 'utf8');
   }
-  return Buffer.from('{"nodes":[' + parts.join(',') + ']}\n', 'utf8');
+  o += out.write(']}\n', o, 'latin1');
+  const result = Buffer.from(out.subarray(0, o)); // exact-size copy; the scratch stays ours
+  if (out.length <= MAX_SCRATCH) scratch = out;
+  return result;
 }
+
+/** Reused output buffer for encodeTree (Node is single-threaded; no reentrancy). */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+/** Larger scratch buffers are dropped after use so one huge directory does not pin memory. */
+const MAX_SCRATCH = 4 * 1024 * 1024;
 
 // ------------------------------------------------------------------------------------------
 // Decoding
@@ -176,9 +195,42 @@ function corrupt(msg: string): never {
   throw new CairnError('CORRUPT', `invalid tree: ${msg}`);
 }
 
-function decUint(v: JsonValue, key: string, max: bigint): bigint {
-  if (typeof v !== 'bigint' || v < 0n || v > max) corrupt(`${key} is not an unsigned integer: ${String(v)}`);
-  return v;
+/**
+ * Thrown (as a value, never escaping this module) when JSON.parse may have rounded an integer:
+ * decodeTree then re-parses the blob with the lossless parser.
+ */
+const LOSSY = Symbol('lossy integer');
+
+/** uint32 fields. JSON.parse gives numbers, the lossless parser bigints; accept both. */
+function decU32(v: JsonValue, key: string): number {
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return v;
+  } else if (typeof v === 'bigint') {
+    if (v >= 0n && v <= 0xffffffffn) return Number(v);
+  }
+  return corrupt(`${key} is not a uint32: ${String(v)}`);
+}
+
+/** uint64 fields kept as number (size, links): must be a safe integer. */
+function decSafe(v: JsonValue, key: string): number {
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0) return v;
+    if (Number.isInteger(v) && v > 0) throw LOSSY;
+  } else if (typeof v === 'bigint') {
+    if (v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  }
+  return corrupt(`${key} is not an unsigned integer below 2^53: ${String(v)}`);
+}
+
+/** uint64 fields kept as bigint (inode, device_id, device). */
+function decU64(v: JsonValue, key: string): bigint {
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+    if (Number.isInteger(v) && v > 0) throw LOSSY;
+  } else if (typeof v === 'bigint') {
+    if (v >= 0n && v <= U64_MAX) return v;
+  }
+  return corrupt(`${key} is not a uint64: ${String(v)}`);
 }
 
 function decString(v: JsonValue, key: string): string {
@@ -229,7 +281,7 @@ function decodeNode(o: JsonValue): TreeNode {
         node.type = decString(v, 'type');
         break;
       case 'mode':
-        node.mode = Number(decUint(v, 'mode', 0xffffffffn));
+        node.mode = decU32(v, 'mode');
         break;
       case 'mtime':
         node.mtime = decTime(v, 'mtime');
@@ -241,10 +293,10 @@ function decodeNode(o: JsonValue): TreeNode {
         node.ctime = decTime(v, 'ctime');
         break;
       case 'uid':
-        node.uid = Number(decUint(v, 'uid', 0xffffffffn));
+        node.uid = decU32(v, 'uid');
         break;
       case 'gid':
-        node.gid = Number(decUint(v, 'gid', 0xffffffffn));
+        node.gid = decU32(v, 'gid');
         break;
       case 'user':
         setOpt(node, 'user', decString(v, 'user'));
@@ -253,16 +305,16 @@ function decodeNode(o: JsonValue): TreeNode {
         setOpt(node, 'group', decString(v, 'group'));
         break;
       case 'inode':
-        setOpt(node, 'inode', decUint(v, 'inode', U64_MAX));
+        setOpt(node, 'inode', decU64(v, 'inode'));
         break;
       case 'device_id':
-        setOpt(node, 'deviceId', decUint(v, 'device_id', U64_MAX));
+        setOpt(node, 'deviceId', decU64(v, 'device_id'));
         break;
       case 'size':
-        setOpt(node, 'size', Number(decUint(v, 'size', BigInt(Number.MAX_SAFE_INTEGER))));
+        setOpt(node, 'size', decSafe(v, 'size'));
         break;
       case 'links':
-        setOpt(node, 'links', Number(decUint(v, 'links', BigInt(Number.MAX_SAFE_INTEGER))));
+        setOpt(node, 'links', decSafe(v, 'links'));
         break;
       case 'linktarget':
         setOpt(node, 'linktarget', decString(v, 'linktarget'));
@@ -271,7 +323,7 @@ function decodeNode(o: JsonValue): TreeNode {
         setOpt(node, 'extendedAttributes', decXattrs(v));
         break;
       case 'device':
-        setOpt(node, 'device', decUint(v, 'device', U64_MAX));
+        setOpt(node, 'device', decU64(v, 'device'));
         break;
       case 'content':
         if (v === null) {
@@ -335,12 +387,13 @@ function decXattrs(v: JsonValue): ExtendedAttribute[] {
 }
 
 /**
- * Parses a tree blob. Tolerant like restic: unknown keys are ignored, order and uniqueness of
- * names are not enforced (check reports those). Names are Go-unquoted to raw bytes. Throws
- * CORRUPT for malformed JSON or values of the wrong type.
+ * Escapes whose meaning JSON.parse does not preserve for us: `\ufffd` (Go's marker for an
+ * invalid byte, kept as INVALID_UTF8_MARK) and surrogate escapes (Go decodes lone ones to
+ * U+FFFD). Trees containing them take the lossless parser.
  */
-export function decodeTree(buf: Uint8Array): TreeNode[] {
-  const doc = parseJson(buf, { bigintKeys: INT_KEYS, what: 'tree' });
+const SPECIAL_ESCAPE = /\\u(?:[dD][89a-fA-F]|[fF][fF][fF][dD])/;
+
+function decodeDoc(doc: JsonValue): TreeNode[] {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) corrupt('not a JSON object');
   let nodes: JsonValue = null;
   for (const k in doc) if (k === 'nodes' || k.toLowerCase() === 'nodes') nodes = doc[k];
@@ -349,4 +402,40 @@ export function decodeTree(buf: Uint8Array): TreeNode[] {
   const out: TreeNode[] = new Array(nodes.length);
   for (let i = 0; i < nodes.length; i++) out[i] = decodeNode(nodes[i]);
   return out;
+}
+
+/**
+ * Parses a tree blob. Tolerant like restic: unknown keys are ignored, order and uniqueness of
+ * names are not enforced (check reports those). Names are Go-unquoted to raw bytes. Throws
+ * CORRUPT for malformed JSON or values of the wrong type.
+ *
+ * Speed: the native JSON.parse is about twice as fast as our lossless parser, and restic's
+ * trees almost never hold integers ≥ 2^53 or special escapes. So we try JSON.parse first and
+ * fall back to the lossless parser when an integer field might have been rounded (or the text
+ * has escapes JSON.parse would blur). One leniency results: integer fields written as `1.0` or
+ * `1e3` are accepted (Go rejects them; no JSON encoder restic uses writes them).
+ */
+export function decodeTree(buf: Uint8Array): TreeNode[] {
+  const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8');
+  if (text.indexOf('\\u') < 0 || !SPECIAL_ESCAPE.test(text)) {
+    let doc: JsonValue | undefined;
+    try {
+      doc = JSON.parse(text) as JsonValue;
+    } catch {
+      doc = undefined; // let the lossless parser produce a precise CORRUPT error
+    }
+    if (doc !== undefined) {
+      try {
+        return decodeDoc(doc);
+      } catch (e) {
+        if (e !== LOSSY) throw e;
+      }
+    }
+  }
+  try {
+    return decodeDoc(parseJson(text, { bigintKeys: INT_KEYS, what: 'tree' }));
+  } catch (e) {
+    if (e === LOSSY) corrupt('integer out of range');
+    throw e;
+  }
 }

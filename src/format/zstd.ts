@@ -18,8 +18,8 @@
  */
 // zstd-napi/binding is CommonJS whose exports come from a native addon: Node's ESM loader
 // cannot see named exports there, so take the default (module.exports) and types separately.
-import binding from 'zstd-napi/binding';
-import type { CCtx, DCtx } from 'zstd-napi/binding';
+import binding from 'zstd-napi/binding.js';
+import type { CCtx, DCtx } from 'zstd-napi/binding.js';
 import { CairnError } from '../core/errors.js';
 
 export const DEFAULT_LEVEL = 3;

@@ -116,7 +116,7 @@ export async function readXattrs(path: Buffer | string, isDir = false): Promise<
   const p = toPathBuffer(path);
   try {
     const list = await withNativePath(p, (s) => native.lgetxattrs(s), { isDir });
-    return list.map((x) => ({ name: x.name, value: x.value }));
+    return list.map((x: FsXattr) => ({ name: x.name, value: x.value }));
   } catch (e) {
     if (NO_XATTR_CODES.has(errnoCode(e) ?? '')) return [];
     throw e;

@@ -5,11 +5,11 @@
  * symlink and without changing the meaning of the path:
  *
  *  1. valid UTF-8 → the path itself;
- *  2. only the directory part is not UTF-8 → `/proc/self/fd/<fd of the directory>/<name>`
+ *  2. only the directory part is not UTF-8 → `/proc/<pid>/fd/<fd of the directory>/<name>`
  *     (the kernel follows the /proc magic link to the directory we opened; the final component is
  *     still looked up with the native call's own nofollow semantics);
  *  3. the final component itself is not UTF-8 and the entry is a directory →
- *     `/proc/self/fd/<fd of the directory itself>/.`;
+ *     `/proc/<pid>/fd/<fd of the directory itself>/.`;
  *  4. otherwise no string can name it. Callers that may rename
  *     (the restorer) pass `renameFallback`: the entry is renamed to a temporary UTF-8 name in the
  *     same directory for the duration of the call and renamed back afterwards. Callers that must
@@ -22,6 +22,14 @@ import { baseName, dirName, displayPath, isUtf8Path, joinPath } from './path.js'
 
 let tmpCounter = 0;
 
+/**
+ * /proc/<our pid>/fd rather than /proc/self/fd: the TypeScript fallback of the native API runs
+ * command-line tools in child processes, for which /proc/self would be the child.
+ */
+function procFdDir(): string {
+  return `/proc/${process.pid}/fd`;
+}
+
 /** A fresh, recognisable temporary file name (valid UTF-8, no slashes). */
 export function tempName(): string {
   tmpCounter = (tmpCounter + 1) % 0x7fffffff;
@@ -31,7 +39,7 @@ export function tempName(): string {
 export interface NativePathOptions {
   /**
    * The entry is known to be a directory: a non-UTF-8 final name is then addressed as
-   * `/proc/self/fd/<fd of the directory itself>/.` (opened with O_NOFOLLOW), without renaming.
+   * `/proc/<pid>/fd/<fd of the directory itself>/.` (opened with O_NOFOLLOW), without renaming.
    */
   isDir?: boolean;
   /** Allow renaming the entry to a temporary UTF-8 name while `fn` runs (restore side only). */
@@ -46,7 +54,7 @@ export async function withNativePath<T>(p: Buffer, fn: (path: string) => T | Pro
   if (isUtf8Path(name)) {
     const dh = await fsp.open(dir, C.O_RDONLY | C.O_DIRECTORY);
     try {
-      return await fn(`/proc/self/fd/${dh.fd}/${name.toString('utf8')}`);
+      return await fn(`${procFdDir()}/${dh.fd}/${name.toString('utf8')}`);
     } finally {
       await dh.close();
     }
@@ -54,7 +62,7 @@ export async function withNativePath<T>(p: Buffer, fn: (path: string) => T | Pro
   if (opts.isDir) {
     const dh = await fsp.open(p, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
     try {
-      return await fn(`/proc/self/fd/${dh.fd}/.`);
+      return await fn(`${procFdDir()}/${dh.fd}/.`);
     } finally {
       await dh.close();
     }

@@ -84,10 +84,12 @@ function cancelled(): CairnError {
 
 /**
  * Reads the file sequentially from offset 0 to end of file and yields its bytes in blocks of
- * `blockSize` (the last one shorter). Every block is a fresh allocation that the consumer may
- * keep. Allocation follows the file size known at the start (so small files do not pin whole
- * blocks); a file that grows while being read is read to its new end. Checks `signal` before
- * every read.
+ * `blockSize` (the last one shorter; if the file grows while being read, the block that ends at
+ * the size seen at the start may be shorter too, and reading continues to the new end). Every
+ * block is a fresh allocation that the consumer may keep and no two blocks share bytes.
+ * Allocation follows the file size (so small files do not pin whole blocks). Checks `signal`
+ * before every read (CairnError 'CANCELLED'). Read errors are raw Node errors: wrap them with
+ * fsError and the path.
  */
 export async function* readBlocks(
   handle: FileHandle,
@@ -97,32 +99,64 @@ export async function* readBlocks(
   if (!Number.isInteger(blockSize) || blockSize <= 0) {
     throw new CairnError('INVALID_ARGUMENT', `block size must be a positive integer, got ${blockSize}`);
   }
-  let known = Number((await handle.stat({ bigint: true })).size);
-  let pos = 0;
-  let probe: Buffer | undefined;
-  for (;;) {
-    if (signal?.aborted) throw cancelled();
-    const want = Math.min(blockSize, Math.max(known - pos, 0));
-    if (want === 0) {
-      // At the size we know of: confirm EOF (or find data appended meanwhile).
-      probe ??= Buffer.allocUnsafe(Math.min(PROBE_SIZE, blockSize));
-      const { bytesRead } = await handle.read(probe, 0, probe.length, pos);
-      if (bytesRead === 0) return;
-      known = Math.max(Number((await handle.stat({ bigint: true })).size), pos + bytesRead);
-      const out = Buffer.allocUnsafe(Math.min(blockSize, known - pos));
-      probe.copy(out, 0, 0, Math.min(bytesRead, out.length));
-      const filled = await fill(handle, out, Math.min(bytesRead, out.length), pos, signal);
-      pos += filled;
-      yield filled === out.length ? out : shrink(out, filled);
-      if (filled < out.length) return;
-      continue;
+  const reader = new BlockReader(handle, blockSize, Number((await handle.stat({ bigint: true })).size), signal);
+  // One block of read-ahead: the next read is in flight while the consumer works on this block,
+  // so disk I/O overlaps with chunking and hashing.
+  let next: Promise<Block> | undefined = reader.read();
+  try {
+    while (next !== undefined) {
+      const block = await next;
+      next = undefined;
+      if (signal?.aborted) throw cancelled();
+      if (block.data.length === 0) return;
+      if (!block.eof) next = reader.read();
+      yield block.data;
     }
-    const buf = Buffer.allocUnsafe(want);
-    const filled = await fill(handle, buf, 0, pos, signal);
-    if (filled === 0) return; // file shrank
-    pos += filled;
-    yield filled === want ? buf : shrink(buf, filled);
-    if (filled < want) return; // EOF before the size we knew: the file shrank
+  } finally {
+    // consumer stopped early (break/throw): let the read-ahead settle before the caller closes
+    if (next !== undefined) await next.catch(() => undefined);
+  }
+}
+
+interface Block {
+  data: Buffer;
+  /** True when end of file was seen while reading this block (nothing follows). */
+  eof: boolean;
+}
+
+/** Sequential block reads from offset 0; see readBlocks. Not re-entrant: one read at a time. */
+class BlockReader {
+  private pos = 0;
+  private probe: Buffer | undefined;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly blockSize: number,
+    /** File size as far as we know (grows when reading finds more). */
+    private known: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async read(): Promise<Block> {
+    if (this.signal?.aborted) throw cancelled();
+    const want = Math.min(this.blockSize, Math.max(this.known - this.pos, 0));
+    if (want > 0) {
+      const buf = Buffer.allocUnsafe(want);
+      const filled = await fill(this.handle, buf, 0, this.pos, this.signal);
+      this.pos += filled;
+      // shorter than the size we knew: the file shrank
+      return { data: filled === want ? buf : shrink(buf, filled), eof: filled < want };
+    }
+    // At the size we know of: confirm EOF (or find data appended meanwhile).
+    this.probe ??= Buffer.allocUnsafe(Math.min(PROBE_SIZE, this.blockSize));
+    const { bytesRead } = await this.handle.read(this.probe, 0, this.probe.length, this.pos);
+    if (bytesRead === 0) return { data: Buffer.alloc(0), eof: true };
+    this.known = Math.max(Number((await this.handle.stat({ bigint: true })).size), this.pos + bytesRead);
+    const out = Buffer.allocUnsafe(Math.min(this.blockSize, this.known - this.pos));
+    this.probe.copy(out, 0, 0, bytesRead);
+    const filled = await fill(this.handle, out, bytesRead, this.pos, this.signal);
+    this.pos += filled;
+    return { data: filled === out.length ? out : shrink(out, filled), eof: filled < out.length };
   }
 }
 

@@ -80,6 +80,8 @@ export class RestoreTarget {
   readonly root: Buffer;
   /** Directories below the root known to be real directories (latin1 keys of their paths). */
   private readonly verified = new Set<string>();
+  /** The root exists as a directory (checked or created once). */
+  private rootReady = false;
 
   /** A target rooted at an absolute directory path. Prefer open(), which also checks the root. */
   constructor(root: Buffer | string) {
@@ -143,14 +145,32 @@ export class RestoreTarget {
 
   /**
    * Makes sure every component of `rel` is a real directory, creating missing ones with mode 0700.
+   * The root itself is created (recursively, like restic's MkdirAll) when missing.
    * An existing symlink or other non-directory on the way is refused (UNSAFE_PATH / IO) unless
    * `replace` is set, in which case it is removed and replaced by a directory — use that when
    * restoring a directory node over whatever the target holds at that name.
    */
   async mkdirp(rel: Buffer[], opts: { replace?: boolean } = {}): Promise<Buffer> {
     const abs = this.join(rel);
+    await this.ensureRoot();
     await this.walk(rel, rel.length, { create: true, replace: opts.replace === true });
     return abs;
+  }
+
+  /** Creates the root (trusted, given by the user: symlinks in it are followed) if missing. */
+  private async ensureRoot(): Promise<void> {
+    if (this.rootReady) return;
+    const shown = displayPath(this.root);
+    try {
+      await fsp.mkdir(this.root, { recursive: true, mode: NEW_DIR_MODE });
+      const st = await fsp.stat(this.root);
+      if (!st.isDirectory()) {
+        throw new CairnError('INVALID_ARGUMENT', `restore target ${shown} is not a directory`, { object: shown });
+      }
+    } catch (e) {
+      throw fsError(e, shown, 'creating restore target');
+    }
+    this.rootReady = true;
   }
 
   /**
@@ -225,6 +245,7 @@ export class RestoreTarget {
   ): Promise<{ abs: Buffer; kept?: BigIntStats }> {
     if (rel.length === 0) throw new CairnError('INVALID_ARGUMENT', 'cannot create the restore target root itself');
     const abs = this.join(rel);
+    await this.ensureRoot();
     await this.walk(rel, rel.length - 1, { create: true, replace: false });
     const st = await lstatOrUndefined(abs);
     if (st === undefined) return { abs };

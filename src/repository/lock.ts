@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { CairnError, errorMessage, isCairnError } from '../core/errors.js';
 import { shortId, type Id } from '../core/ids.js';
-import { decodeLock, encodeLock, type LockFile } from '../format/lock.js';
+import { decodeLock, encodeLock, type Lock as LockFile } from '../format/lock.js';
 import { formatTime, localOffsetMinutes, parseTime } from '../format/time.js';
 import { safeUserName, type Repository } from './repository.js';
 

@@ -6,6 +6,7 @@ import type { TreeNode } from '../format/tree.js';
 import { parseTime } from '../format/time.js';
 import { chmodBitsFromGo, unixModeFromGo } from '../format/mode.js';
 import { RestoreTarget, writeSparse } from '../fs/restore.js';
+import type { FsEntryType } from '../fs/meta.js';
 import type { FileHandle } from 'node:fs/promises';
 import { relString, type PlannedBlob, type PlannedEntry, type RestorePlan } from './plan.js';
 
@@ -47,6 +48,8 @@ export interface RestoreSummary {
   errors: number;
   warnings: string[];
 }
+
+const FS_TYPE: Record<string, FsEntryType> = { file: 'file', dir: 'dir', symlink: 'symlink', dev: 'blockdev', chardev: 'chardev', fifo: 'fifo', socket: 'socket' };
 
 /** Hard-link identity of a node within one snapshot. */
 function linkKey(n: TreeNode): string | undefined {
@@ -132,7 +135,6 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   const reporter = opts.reporter ?? nullReporter;
   const summary: RestoreSummary = { files: 0, dirs: 0, others: 0, bytes: 0, errors: 0, warnings: [] };
   const chown = (process.getuid?.() ?? 0) === 0;
-  const target = new RestoreTarget(opts.target);
   const failed = new Set<number>();
   const fail = (i: number, e: unknown) => {
     if (failed.has(i)) return;
@@ -150,7 +152,8 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     return summary;
   }
 
-  await target.mkdirp([]);
+  const target = await RestoreTarget.open(opts.target, { create: true });
+  const ow = { overwrite: opts.overwrite ?? true };
   const handles = new Map<number, FileHandle>();
   const warn = (w: string[]) => {
     for (const x of w) {
@@ -162,7 +165,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     const e = plan.entries[i]!;
     const n = e.node;
     const r = await target.applyMeta(e.rel, {
-      type: n.type,
+      type: FS_TYPE[n.type] ?? 'file',
       mode: chmodBitsFromGo(n.mode),
       uid: n.uid,
       gid: n.gid,
@@ -188,11 +191,11 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
           await target.mkdirp(e.rel.slice(0, -1));
           if (e.linkTo !== undefined) {
             if (failed.has(e.linkTo)) throw new CairnError('IO', 'hard link target could not be restored');
-            await target.createHardlink(e.rel, plan.entries[e.linkTo]!.rel);
+            await target.createHardlink(e.rel, plan.entries[e.linkTo]!.rel, ow);
             summary.files++;
             break;
           }
-          const h = await target.createFile(e.rel, { overwrite: opts.overwrite ?? true });
+          const h = await target.createFile(e.rel, ow);
           const size = n.size ?? 0;
           if (opts.sparse && size > 0) await h.truncate(size);
           summary.files++;
@@ -206,20 +209,20 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
         }
         case 'symlink':
           await target.mkdirp(e.rel.slice(0, -1));
-          await target.createSymlink(e.rel, Buffer.from(n.linktarget ?? '', 'utf8'));
+          await target.createSymlink(e.rel, Buffer.from(n.linktarget ?? '', 'utf8'), ow);
           await applyMeta(i);
           summary.others++;
           break;
         case 'fifo':
           await target.mkdirp(e.rel.slice(0, -1));
-          await target.createFifo(e.rel, chmodBitsFromGo(n.mode));
+          await target.createFifo(e.rel, chmodBitsFromGo(n.mode), ow);
           await applyMeta(i);
           summary.others++;
           break;
         case 'dev':
         case 'chardev':
           await target.mkdirp(e.rel.slice(0, -1));
-          await target.createDevice(e.rel, unixModeFromGo(n.mode), n.device ?? 0n);
+          await target.createDevice(e.rel, unixModeFromGo(n.mode), n.device ?? 0n, ow);
           await applyMeta(i);
           summary.others++;
           break;

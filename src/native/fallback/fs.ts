@@ -1,0 +1,227 @@
+/**
+ * Fallbacks for the system calls Node's fs module lacks, for when the addon is not built: they run
+ * the usual command line tools (attr's getfattr/setfattr, coreutils' mknod/mkfifo/touch) through
+ * execFileSync — never a shell — and turn their failures into errors shaped like Node's fs errors
+ * (.code = errno name, .errno, .syscall, .path), the same shape the addon throws.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CairnError } from '../../core/errors.js';
+import type { XattrEntry } from '../api.js';
+
+/** strerror() texts (glibc/musl, as the tools print them) → errno names. */
+const STRERROR_CODES: ReadonlyArray<readonly [string, string]> = [
+  ['No such file or directory', 'ENOENT'],
+  ['Operation not supported', 'ENOTSUP'],
+  ['Not supported', 'ENOTSUP'],
+  ['Operation not permitted', 'EPERM'],
+  ['Permission denied', 'EACCES'],
+  ['No data available', 'ENODATA'],
+  ['No such attribute', 'ENODATA'],
+  ['Attribute not found', 'ENODATA'],
+  ['File exists', 'EEXIST'],
+  ['Not a directory', 'ENOTDIR'],
+  ['Is a directory', 'EISDIR'],
+  ['Read-only file system', 'EROFS'],
+  ['No space left on device', 'ENOSPC'],
+  ['Disk quota exceeded', 'EDQUOT'],
+  ['Numerical result out of range', 'ERANGE'],
+  ['Result not representable', 'ERANGE'],
+  ['Argument list too long', 'E2BIG'],
+  ['File name too long', 'ENAMETOOLONG'],
+  ['Too many levels of symbolic links', 'ELOOP'],
+  ['Symbolic link loop', 'ELOOP'],
+  ['Invalid argument', 'EINVAL'],
+  ['Input/output error', 'EIO'],
+  ['I/O error', 'EIO'],
+  ['Bad file descriptor', 'EBADF'],
+  ['Cannot allocate memory', 'ENOMEM'],
+  ['Out of memory', 'ENOMEM'],
+  ['Text file busy', 'ETXTBSY'],
+  ['Device or resource busy', 'EBUSY'],
+  ['Resource busy', 'EBUSY'],
+];
+
+const ERRNO_MESSAGES: Record<string, string> = Object.fromEntries(
+  STRERROR_CODES.map(([text, code]) => [code, text.charAt(0).toLowerCase() + text.slice(1)]),
+);
+
+/** An Error shaped like Node's fs errors. */
+export function sysError(code: string, syscall: string, filePath: string, detail?: string): NodeJS.ErrnoException {
+  const text = detail ?? ERRNO_MESSAGES[code] ?? 'unknown error';
+  const err: NodeJS.ErrnoException = new Error(`${code}: ${text}, ${syscall} '${filePath}'`);
+  err.code = code;
+  const n = (os.constants.errno as Record<string, number | undefined>)[code];
+  if (n !== undefined) err.errno = -n;
+  err.syscall = syscall;
+  err.path = filePath;
+  return err;
+}
+
+const toolCache = new Map<string, string | null>();
+
+/** Absolute path of an executable found on PATH (or the usual sbin/bin dirs), cached; null if absent. */
+function findTool(name: string): string | null {
+  const cached = toolCache.get(name);
+  if (cached !== undefined) return cached;
+  const dirs = (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '');
+  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    if (!dirs.includes(d)) dirs.push(d);
+  }
+  let found: string | null = null;
+  for (const d of dirs) {
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) {
+        found = p;
+        break;
+      }
+    } catch {
+      // not here
+    }
+  }
+  toolCache.set(name, found);
+  return found;
+}
+
+function requireTool(name: string, what: string): string {
+  const p = findTool(name);
+  if (p === null) {
+    throw new CairnError('UNSUPPORTED', `${what} needs the native addon or the '${name}' command, neither is available`);
+  }
+  return p;
+}
+
+/**
+ * Runs a tool without a shell, in the C locale so that its error messages can be matched; on
+ * failure throws an fs-style error whose code is recognised from stderr (EIO when unknown).
+ */
+function run(tool: string, args: string[], syscall: string, filePath: string): Buffer {
+  try {
+    return execFileSync(tool, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C', LANG: 'C', LANGUAGE: '' },
+      maxBuffer: 256 * 1024 * 1024,
+    });
+  } catch (e) {
+    const stderr = (e as { stderr?: Buffer | string }).stderr;
+    const text = stderr === undefined ? '' : stderr.toString().trim();
+    for (const [msg, code] of STRERROR_CODES) {
+      if (text.includes(msg)) throw sysError(code, syscall, filePath);
+    }
+    const why = text !== '' ? text : e instanceof Error ? e.message : String(e);
+    throw sysError('EIO', syscall, filePath, `${path.basename(tool)} failed: ${why}`);
+  }
+}
+
+/** Undoes getfattr's quoting of attribute names (backslash + three octal digits, and "\\"). */
+function unquoteName(s: string): string {
+  const bytes: number[] = [];
+  const raw = Buffer.from(s, 'utf8');
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (c === 0x5c && i + 3 < raw.length && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString('latin1'))) {
+      bytes.push(parseInt(raw.subarray(i + 1, i + 4).toString('latin1'), 8));
+      i += 3;
+    } else if (c === 0x5c && raw[i + 1] === 0x5c) {
+      bytes.push(0x5c);
+      i += 1;
+    } else {
+      bytes.push(c);
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Parses one value as printed by `getfattr -e hex` (0x…; base64 0s… accepted too). */
+function parseValue(v: string, filePath: string): Buffer {
+  if (/^0[xX]([0-9a-fA-F]{2})*$/.test(v)) return Buffer.from(v.slice(2), 'hex');
+  if (/^0[sS][A-Za-z0-9+/]*=*$/.test(v)) return Buffer.from(v.slice(2), 'base64');
+  throw sysError('EIO', 'lgetxattr', filePath, `unexpected getfattr output: ${JSON.stringify(v)}`);
+}
+
+export function lgetxattrs(filePath: string): XattrEntry[] {
+  const tool = requireTool('getfattr', 'reading extended attributes');
+  // getfattr exits 0 and prints nothing for a missing file in some versions: check it first so
+  // the error is the same as the addon's.
+  try {
+    fs.lstatSync(filePath);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw sysError(code, 'llistxattr', filePath);
+  }
+  // -h: do not follow a final symlink; -d: dump values; -m -: every namespace; -e hex: exact bytes.
+  const out = run(tool, ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', filePath], 'llistxattr', filePath);
+  const entries: XattrEntry[] = [];
+  for (const line of out.toString('utf8').split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    // An attribute with an empty value is printed as its bare name.
+    if (eq < 0) entries.push({ name: unquoteName(line), value: Buffer.alloc(0) });
+    else entries.push({ name: unquoteName(line.slice(0, eq)), value: parseValue(line.slice(eq + 1), filePath) });
+  }
+  return entries;
+}
+
+export function lsetxattr(filePath: string, name: string, value: Uint8Array): void {
+  const tool = requireTool('setfattr', 'setting extended attributes');
+  const args = ['-h', '-n', name];
+  // setfattr treats a missing -v as the empty value; "0x" with no digits would be rejected.
+  if (value.length > 0) args.push('-v', '0x' + Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex'));
+  args.push('--', filePath);
+  run(tool, args, 'lsetxattr', filePath);
+}
+
+const S_IFMT = 0o170000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+/** Linux st_rdev → (major, minor), as glibc's major()/minor() decode it. */
+export function splitDev(dev: bigint): { major: bigint; minor: bigint } {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return { major, minor: minor & 0xffffffffn };
+}
+
+export function mknod(filePath: string, mode: number, dev: bigint): void {
+  const type = mode & S_IFMT;
+  if (type !== S_IFCHR && type !== S_IFBLK) {
+    throw sysError('EINVAL', 'mknod', filePath, 'invalid argument (mode must include S_IFBLK or S_IFCHR)');
+  }
+  const tool = requireTool('mknod', 'creating device nodes');
+  const { major, minor } = splitDev(BigInt.asUintN(64, dev));
+  const perm = (mode & 0o7777).toString(8);
+  run(tool, ['-m', perm, '--', filePath, type === S_IFBLK ? 'b' : 'c', major.toString(), minor.toString()], 'mknod', filePath);
+}
+
+export function mkfifo(filePath: string, mode: number): void {
+  const tool = requireTool('mkfifo', 'creating FIFOs');
+  run(tool, ['-m', (mode & 0o7777).toString(8), '--', filePath], 'mkfifo', filePath);
+}
+
+/** Nanoseconds since the epoch as touch's "@SECONDS.NNNNNNNNN". */
+function touchTime(ns: bigint): string {
+  const neg = ns < 0n;
+  const abs = neg ? -ns : ns;
+  const sec = abs / 1_000_000_000n;
+  const frac = (abs % 1_000_000_000n).toString().padStart(9, '0');
+  return `@${neg ? '-' : ''}${sec}.${frac}`;
+}
+
+export function utimens(filePath: string, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void {
+  const tool = requireTool('touch', 'setting timestamps');
+  // touch would create a missing file; utimensat fails with ENOENT, so check first.
+  try {
+    if (nofollow) fs.lstatSync(filePath);
+    else fs.statSync(filePath);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw sysError(code, 'utimensat', filePath);
+  }
+  const common = nofollow ? ['-h', '-c'] : ['-c'];
+  run(tool, [...common, '-a', '-d', touchTime(atimeNs), '--', filePath], 'utimensat', filePath);
+  run(tool, [...common, '-m', '-d', touchTime(mtimeNs), '--', filePath], 'utimensat', filePath);
+}

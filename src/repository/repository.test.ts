@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { LocalBackend } from '../backend/local.js';
+import { Repository } from './repository.js';
+import { BlobWriter } from './blob-writer.js';
+import { RepoLock, listLocks } from './lock.js';
+import { hashId } from '../core/ids.js';
+import { isCairnError } from '../core/errors.js';
+
+const FAST_KDF = { N: 1024, r: 8, p: 1 };
+
+async function withRepo(version: 1 | 2, fn: (repo: Repository, dir: string) => Promise<void>) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cairn-repo-'));
+  try {
+    const repo = await Repository.init(new LocalBackend(dir), 'pw', { version, scrypt: FAST_KDF });
+    await fn(repo, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const version of [1, 2] as const) {
+  test(`v${version}: blobs written through packs and index are readable after reopening`, async () => {
+    await withRepo(version, async (repo, dir) => {
+      const w = new BlobWriter(repo, { packSize: 4 << 20, workers: 2 });
+      const blobs = [randomBytes(100), Buffer.alloc(3 << 20, 7), randomBytes(2 << 20), Buffer.from('tree-ish')];
+      const ids: string[] = [];
+      for (const [i, b] of blobs.entries()) ids.push((await w.save(i === 3 ? 'tree' : 'data', b)).id);
+      assert.equal((await w.save('data', blobs[0]!)).known, true, 'duplicate detected');
+      await w.flush();
+      await w.close();
+      const again = await Repository.open(new LocalBackend(dir), 'pw');
+      await again.loadIndex();
+      for (const [i, b] of blobs.entries()) {
+        const got = await again.loadBlob(i === 3 ? 'tree' : 'data', ids[i]!);
+        assert.ok(got.equals(b));
+        assert.equal(ids[i], hashId(b));
+      }
+      if (version === 2) {
+        const loc = again.index.lookup('data', ids[1]!)[0]!;
+        assert.ok(loc.uncompressedLength === 3 << 20 && loc.length < 100_000, 'zero blob stored compressed');
+        const rnd = again.index.lookup('data', ids[2]!)[0]!;
+        assert.equal(rnd.uncompressedLength, undefined, 'incompressible blob stored raw');
+      }
+      // every pack's header agrees with the index
+      for (const p of again.index.packs()) {
+        const h = await again.loadPackHeader(p.packId);
+        assert.deepEqual(h.blobs.map((b) => b.id).sort(), [...p.blobIds].sort());
+      }
+    });
+  });
+}
+
+test('wrong password is reported as WRONG_PASSWORD', async () => {
+  await withRepo(2, async (_repo, dir) => {
+    await assert.rejects(Repository.open(new LocalBackend(dir), 'nope'), (e) => isCairnError(e, 'WRONG_PASSWORD'));
+  });
+});
+
+test('locks: shared locks coexist, exclusive conflicts name the holder, release removes the file', async () => {
+  await withRepo(2, async (repo, dir) => {
+    const a = await RepoLock.acquire(repo, { exclusive: false });
+    const b = await RepoLock.acquire(repo, { exclusive: false });
+    await assert.rejects(RepoLock.acquire(repo, { exclusive: true }), (e) => isCairnError(e, 'REPO_LOCKED') && /non-exclusive lock [0-9a-f]{8} held by/.test(e.message));
+    await a.release();
+    await b.release();
+    assert.equal((await listLocks(repo)).length, 0);
+    const x = await RepoLock.acquire(repo, { exclusive: true });
+    await assert.rejects(RepoLock.acquire(repo, { exclusive: false }), (e) => isCairnError(e, 'REPO_LOCKED') && /exclusive lock/.test(e.message));
+    const before = x.id;
+    await x.refresh();
+    assert.notEqual(x.id, before);
+    assert.equal(readdirSync(path.join(dir, 'locks')).length, 1);
+    await x.release();
+    assert.equal(readdirSync(path.join(dir, 'locks')).length, 0);
+  });
+});
