@@ -5,6 +5,7 @@
 import { CairnError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import type { JsonValue } from './json.js';
+import { parseTime } from './time.js';
 
 export type JsonObject = { [k: string]: JsonValue };
 
@@ -109,4 +110,15 @@ export function checkUint(v: unknown, what: string, max: number): number {
 export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
   if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
   else obj[key] = value;
+}
+
+/** For encoders: the caller's time string must be valid RFC 3339 (INVALID_ARGUMENT otherwise). */
+export function checkTime(t: unknown, what: string): string {
+  if (typeof t !== 'string') throw new CairnError('INVALID_ARGUMENT', `${what} must be a time string`);
+  try {
+    parseTime(t);
+  } catch {
+    throw new CairnError('INVALID_ARGUMENT', `${what} is not an RFC 3339 time: ${JSON.stringify(t)}`);
+  }
+  return t;
 }

@@ -5,7 +5,7 @@
  * field order and spelling (`N` upper case, `r`, `p` lower case) must match restic.
  */
 import { CairnError } from '../core/errors.js';
-import { asBase64, asInt, asString, corruptDoc, expectObject, fieldsOf } from './fields.js';
+import { asBase64, asInt, asString, checkTime, corruptDoc, expectObject, fieldsOf } from './fields.js';
 import { goJsonQuote, parseJson } from './json.js';
 import { parseTime } from './time.js';
 
@@ -62,7 +62,7 @@ export function encodeKeyFile(k: KeyFile): Buffer {
   if (why) inval(why);
   if (k.salt.length !== SALT_LEN) inval(`salt must be ${SALT_LEN} bytes`);
   if (k.data.length < CONTAINER_OVERHEAD) inval('data is too short');
-  parseTime(k.created);
+  checkTime(k.created, 'key file created');
   const s =
     '{"created":' + goJsonQuote(k.created) +
     ',"username":' + goJsonQuote(k.username) +

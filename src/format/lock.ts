@@ -3,7 +3,7 @@
  * uid/gid omitted when 0 (Go omitempty), no trailing newline.
  */
 import { CairnError } from '../core/errors.js';
-import { asBool, asInt, asString, expectObject, fieldsOf } from './fields.js';
+import { asBool, asInt, asString, checkTime, expectObject, fieldsOf } from './fields.js';
 import { goJsonQuote, parseJson } from './json.js';
 import { parseTime } from './time.js';
 
@@ -27,7 +27,7 @@ export function encodeLock(l: Lock): Buffer {
   const inval = (msg: string): never => {
     throw new CairnError('INVALID_ARGUMENT', `lock: ${msg}`);
   };
-  parseTime(l.time);
+  checkTime(l.time, 'lock time');
   if (!Number.isSafeInteger(l.pid)) inval('pid must be an integer');
   for (const k of ['uid', 'gid'] as const) {
     const v = l[k];

@@ -35,12 +35,12 @@ const TYPE_COMPRESSED = 2;
 const ID_RE = /^[0-9a-f]{64}$/;
 
 /** Header entry size of one blob (37, or 41 when compressed). */
-export function headerEntrySize(blob: { uncompressedLength?: number }): number {
+export function headerEntrySize(blob: { length: number; uncompressedLength?: number }): number {
   return blob.uncompressedLength ? COMPRESSED_ENTRY_SIZE : PLAIN_ENTRY_SIZE;
 }
 
 /** Plain header length for these blobs. */
-export function plainHeaderSize(blobs: readonly { uncompressedLength?: number }[]): number {
+export function plainHeaderSize(blobs: readonly { length: number; uncompressedLength?: number }[]): number {
   let n = 0;
   for (const b of blobs) n += headerEntrySize(b);
   return n;

@@ -13,6 +13,7 @@ import {
   asString,
   asStringList,
   checkId,
+  checkTime,
   checkUint,
   corruptDoc,
   expectObject,
@@ -52,8 +53,7 @@ function quoteList(list: readonly string[]): string {
 
 /** Serializes like restic's json.Marshal of a Snapshot (no trailing newline). */
 export function encodeSnapshot(sn: Snapshot): Buffer {
-  if (typeof sn.time !== 'string') throw new CairnError('INVALID_ARGUMENT', 'snapshot time must be a string');
-  let s = '{"time":' + goJsonQuote(sn.time);
+  let s = '{"time":' + goJsonQuote(checkTime(sn.time, 'snapshot time'));
   if (sn.parent !== undefined) s += ',"parent":"' + checkId(sn.parent, 'snapshot parent') + '"';
   s += ',"tree":"' + checkId(sn.tree, 'snapshot tree') + '"';
   s += ',"paths":' + quoteList(sn.paths ?? []);

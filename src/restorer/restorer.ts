@@ -184,7 +184,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     try {
       switch (n.type) {
         case 'dir':
-          await target.mkdirp(e.rel);
+          await target.mkdirp(e.rel, { replace: ow.overwrite });
           summary.dirs++;
           break;
         case 'file': {

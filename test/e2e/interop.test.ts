@@ -38,17 +38,20 @@ for (const version of [1, 2] as const) {
     const d = tempDir();
     try {
       const repo = path.join(d.dir, 'repo');
-      const src = path.join(d.dir, 'src');
+      // src lives one level down so that creating the restore target does not change the
+      // metadata of its parent directory (which is part of the snapshot's root chain)
+      const src = path.join(d.dir, 'data', 'src');
       makeRichTree(src, 100 + version);
       const env = { ...PW, RESTIC_REPOSITORY: repo };
       mustOk(await restic(['init', '--repository-version', String(version)], { env }), 'restic init');
-      mustOk(await restic(['backup', src, '--host', 'h1'], { env }), 'restic backup');
+      // relative target (like Velero's `restic backup .`): the root chain holds only src itself
+      mustOk(await restic(['backup', 'src', '--host', 'h1'], { env, cwd: path.dirname(src) }), 'restic backup');
       const target = path.join(d.dir, 'restore');
       mustOk(await cairn(['restore', 'latest', '--target', target, '--verify'], { env }), 'cairn restore');
-      assert.deepEqual(diffFacts(snapshotFacts(src), snapshotFacts(path.join(target, src))), []);
+      assert.deepEqual(diffFacts(snapshotFacts(src), snapshotFacts(path.join(target, 'src'))), []);
 
       // Same data, same host and paths: identical tree IDs and (almost) nothing new stored.
-      const r = JSON.parse(mustOk(await cairn(['backup', src, '--host', 'h1', '--json', '--force'], { env }), 'cairn backup').stdout.trim().split('\n').pop()!);
+      const r = JSON.parse(mustOk(await cairn(['backup', 'src', '--host', 'h1', '--json', '--force'], { env, cwd: path.dirname(src) }), 'cairn backup').stdout.trim().split('\n').pop()!);
       assert.ok(r.data_added < 0.01 * r.total_bytes_processed, `cairn added ${r.data_added} of ${r.total_bytes_processed} bytes`);
       const snaps = JSON.parse(mustOk(await restic(['snapshots', '--json'], { env }), 'restic snapshots').stdout);
       assert.equal(snaps.length, 2);
