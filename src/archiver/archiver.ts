@@ -313,10 +313,13 @@ export class Archiver {
         const id = createHash('sha256').update(chunk).digest('hex');
         ids.push(id);
         if (this.repo.hasBlob('data', id)) continue;
+        // Copy the chunk out of the read/carry buffer it views, so waiting chunks pin only their own
+        // bytes (the copy is later transferred, not cloned, to a worker).
+        const owned = new Uint8Array(chunk);
         await this.chunks.acquire();
         saves.push(
           this.repo
-            .saveBlob('data', chunk, id)
+            .saveBlob('data', owned, id)
             .then((r) => {
               if (!r.known) {
                 this.summary.dataBlobs++;

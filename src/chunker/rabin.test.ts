@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { isCairnError } from '../core/errors.js';
-import { native } from '../native/index.js';
+import { loadFallback, native } from '../native/index.js';
+import type { RabinKernel } from '../native/api.js';
 import { createChunker, RESTIC_RABIN } from './chunker.js';
 import { isIrreducible } from './polynomial.js';
 import { splitBuffer, splitChunks } from './stream.js';
@@ -25,10 +26,22 @@ const FIXTURE_POLY = 0x2497575ac89183n;
 const MiB = 1024 * 1024;
 
 /** Every way of getting a restic Rabin chunker: the production path and the literal reference. */
-const variants: Array<[string, (poly: bigint, sizes?: { minSize: number; maxSize: number }) => Chunker]> = [
+type MakeChunker = (poly: bigint, sizes?: { minSize: number; maxSize: number }) => Chunker;
+const variants: Array<[string, MakeChunker]> = [
   ['createChunker (native.' + native.kind + ')', (polynomial, sizes) => createChunker({ algorithm: 'rabin', ...RESTIC_RABIN, ...sizes, polynomial })],
   ['reference kernel', (polynomial, sizes) => rabinChunkerWith(referenceRabinKernel(polynomial), { ...RESTIC_RABIN, ...sizes, polynomial })],
 ];
+// When the addon is loaded, the TypeScript fallback must give the same results too.
+const fallback = loadFallback();
+if (native.kind !== 'fallback') {
+  variants.push([
+    'createChunker (fallback kernel)',
+    (polynomial, sizes) => createChunker({ algorithm: 'rabin', ...RESTIC_RABIN, ...sizes, polynomial }, { rabin: fallback.rabin }),
+  ]);
+}
+/** Every kernel implementation under test (the reference is the oracle). */
+const kernels: Array<[string, (poly: bigint) => RabinKernel]> =
+  native.kind === 'fallback' ? [['fallback', native.rabin]] : [['native', native.rabin], ['fallback', fallback.rabin]];
 
 function ids(data: Uint8Array, lengths: number[]): string[] {
   let pos = 0;
@@ -100,7 +113,7 @@ function irreducibleOfDegree(d: number): bigint {
   for (let p = (1n << BigInt(d)) | 1n; ; p += 2n) if (isIrreducible(p)) return p;
 }
 
-test('native kernel agrees with the reference on findCut, including resumed scans', () => {
+test('every kernel agrees with the reference on findCut, including resumed scans', () => {
   const polys = [FIXTURE_POLY, 0x36eefcf51308e3n, irreducibleOfDegree(40), irreducibleOfDegree(31), 0x11bn];
   fc.assert(
     fc.property(
@@ -115,20 +128,22 @@ test('native kernel agrees with the reference on findCut, including resumed scan
         const maxSize = minSize + extra;
         const buf = Buffer.concat([prng(seed ^ 1, offset), dataWithZeroRuns(seed, length, 2000)]);
         const end = buf.length;
-        const k = native.rabin(poly);
         const ref = referenceRabinKernel(poly);
         const want = ref.findCut(buf, offset, offset, end, minSize, maxSize);
-        assert.equal(k.findCut(buf, offset, offset, end, minSize, maxSize), want);
-        // Scan in pieces, resuming at the previous end, like RabinSplitter does.
-        let scanFrom = offset;
-        let got = -1;
-        for (const s of [...stops.map((x) => offset + Math.min(x, length)).sort((a, b) => a - b), end]) {
-          if (s < scanFrom) continue;
-          got = k.findCut(buf, offset, scanFrom, s, minSize, maxSize);
-          if (got > 0) break;
-          scanFrom = s;
+        for (const [name, make] of kernels) {
+          const k = make(poly);
+          assert.equal(k.findCut(buf, offset, offset, end, minSize, maxSize), want, name);
+          // Scan in pieces, resuming at the previous end, like RabinSplitter does.
+          let scanFrom = offset;
+          let got = -1;
+          for (const s of [...stops.map((x) => offset + Math.min(x, length)).sort((a, b) => a - b), end]) {
+            if (s < scanFrom) continue;
+            got = k.findCut(buf, offset, scanFrom, s, minSize, maxSize);
+            if (got > 0) break;
+            scanFrom = s;
+          }
+          assert.equal(got, want, name);
         }
-        assert.equal(got, want);
       },
     ),
     { seed: 42, numRuns: 300 },

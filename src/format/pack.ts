@@ -4,6 +4,7 @@
  */
 import { CairnError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
+import { isLowerHexId } from './fields.js';
 
 export interface PackBlob {
   type: 'data' | 'tree';
@@ -32,7 +33,6 @@ export const MIN_PACK_SIZE = PLAIN_ENTRY_SIZE + PACK_OVERHEAD;
 
 const TYPE_TREE = 1;
 const TYPE_COMPRESSED = 2;
-const ID_RE = /^[0-9a-f]{64}$/;
 
 /** Header entry size of one blob (37, or 41 when compressed). */
 export function headerEntrySize(blob: { length: number; uncompressedLength?: number }): number {
@@ -69,7 +69,7 @@ export function encodePackHeader(entries: readonly Omit<PackBlob, 'offset'>[]): 
   let o = 0;
   for (const e of entries) {
     if (e.type !== 'data' && e.type !== 'tree') inval(`unknown blob type ${JSON.stringify(e.type)}`);
-    if (typeof e.id !== 'string' || !ID_RE.test(e.id)) inval(`blob ID is not lower-case hex: ${String(e.id)}`);
+    if (!isLowerHexId(e.id)) inval(`blob ID is not lower-case hex: ${String(e.id)}`);
     if (!Number.isInteger(e.length) || e.length < 0 || e.length > 0xffffffff) inval('length must be a uint32');
     const compressed = !!e.uncompressedLength;
     out[o++] = (e.type === 'tree' ? TYPE_TREE : 0) | (compressed ? TYPE_COMPRESSED : 0);

@@ -176,6 +176,9 @@ test('sorting by raw bytes; duplicate / empty names rejected', () => {
   assert.match(buf.toString(), /"name":"\\\\xff"/);
   assert.throws(() => encodeTree([base('a'), base('b'), base('a')]), (e) => isCairnError(e, 'INVALID_ARGUMENT'));
   assert.throws(() => encodeTree([base('')]), (e) => isCairnError(e, 'INVALID_ARGUMENT'));
+  assert.throws(() => encodeTree([{ ...base('a'), name: 'a' as unknown as Buffer }]), (e) => isCairnError(e, 'INVALID_ARGUMENT'));
+  // a FileMode assembled with JS bitwise ops is signed; same bits, same output
+  assert.deepEqual(encodeTree([base('d', { mode: 0x80000000 | 0o755 })]), encodeTree([base('d', { mode: 2147484141 })]));
 });
 
 test('encodeTree validates values', () => {

@@ -9,6 +9,7 @@
 import { CairnError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { goQuote, goUnquote } from './goquote.js';
+import { isLowerHexId } from './fields.js';
 import { goJsonQuote, parseJson, type JsonValue } from './json.js';
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'dev' | 'chardev' | 'fifo' | 'socket';
@@ -55,7 +56,6 @@ export const EMPTY_TREE_ID = 'ac08ce34ba4f8123618661bef2425f7028ffb9ac740578a3ee
 /** What Go writes for a zero time.Time (a node whose time field was missing). */
 const GO_ZERO_TIME = '0001-01-01T00:00:00Z';
 
-const ID_RE = /^[0-9a-f]{64}$/;
 const ID_RE_ANY_CASE = /^[0-9a-fA-F]{64}$/;
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const U64_MAX = (1n << 64n) - 1n;
@@ -80,6 +80,11 @@ function u32(v: unknown, what: string, name: Buffer): number {
   return v;
 }
 
+/** Accepts a FileMode built with JS bitwise ops (signed int32 when ModeDir is set): same bits. */
+function goMode(m: number): number {
+  return Number.isInteger(m) && m < 0 && m >= -0x80000000 ? m >>> 0 : m;
+}
+
 function u64(v: unknown, what: string, name: Buffer): string {
   if (typeof v === 'bigint') {
     if (v < 0n || v > U64_MAX) bad(`tree node ${JSON.stringify(name.toString())}: ${what} out of uint64 range`);
@@ -90,7 +95,7 @@ function u64(v: unknown, what: string, name: Buffer): string {
 }
 
 function idStr(id: unknown, what: string, name: Buffer): string {
-  if (typeof id !== 'string' || !ID_RE.test(id)) {
+  if (typeof id !== 'string' || !isLowerHexId(id)) {
     bad(`tree node ${JSON.stringify(name.toString())}: ${what} is not a lower-case hex ID: ${String(id)}`);
   }
   return '"' + id + '"';
@@ -100,7 +105,7 @@ function idStr(id: unknown, what: string, name: Buffer): string {
 function encodeNode(n: TreeNode): string {
   const name = n.name;
   let s = '{"name":' + goJsonQuote(goQuote(name)) + ',"type":' + goJsonQuote(String(n.type));
-  if (n.mode) s += ',"mode":' + u32(n.mode, 'mode', name);
+  if (n.mode) s += ',"mode":' + u32(goMode(n.mode), 'mode', name);
   s += ',"mtime":' + goJsonQuote(n.mtime) + ',"atime":' + goJsonQuote(n.atime) + ',"ctime":' + goJsonQuote(n.ctime);
   s += ',"uid":' + u32(n.uid, 'uid', name) + ',"gid":' + u32(n.gid, 'gid', name);
   if (n.user) s += ',"user":' + goJsonQuote(n.user);
@@ -141,6 +146,9 @@ function encodeNode(n: TreeNode): string {
  * INVALID_ARGUMENT for empty or duplicate names and malformed field values.
  */
 export function encodeTree(nodes: readonly TreeNode[]): Buffer {
+  for (const n of nodes) {
+    if (!(n.name instanceof Uint8Array)) bad('tree node name must be a Buffer of raw name bytes');
+  }
   let sorted: readonly TreeNode[] = nodes;
   for (let i = 1; i < nodes.length; i++) {
     if (Buffer.compare(nodes[i - 1].name, nodes[i].name) >= 0) {
@@ -155,7 +163,7 @@ export function encodeTree(nodes: readonly TreeNode[]): Buffer {
   for (let i = 0; i < sorted.length; i++) {
     const n = sorted[i];
     if (!n.name || n.name.length === 0) bad('tree node with an empty name');
-    if (i > 0 && n.name.equals(sorted[i - 1].name)) {
+    if (i > 0 && Buffer.compare(n.name, sorted[i - 1].name) === 0) {
       bad(`duplicate name in tree: ${JSON.stringify(n.name.toString())}`);
     }
     const js = encodeNode(n);
@@ -183,7 +191,7 @@ const MAX_SCRATCH = 4 * 1024 * 1024;
 // Decoding
 // ------------------------------------------------------------------------------------------
 
-/** Integer fields: parsed as bigint so uint64 values survive and non-integers are detected. */
+/** Integer fields: bigint in the lossless parser, so uint64 values survive and `1.5` is detected. */
 const INT_KEYS: ReadonlySet<string> = new Set(['mode', 'uid', 'gid', 'inode', 'device_id', 'size', 'links', 'device']);
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set([
@@ -238,9 +246,15 @@ function decString(v: JsonValue, key: string): string {
   return v;
 }
 
+/** Last times that passed the check: nodes of one directory mostly share mtime/ctime text. */
+let okTime1 = '';
+let okTime2 = '';
+
 function decTime(v: JsonValue, key: string): string {
-  if (v === null) return GO_ZERO_TIME;
+  if (v === okTime1 || v === okTime2) return v as string;
   if (typeof v !== 'string' || !TIME_SHAPE.test(v)) corrupt(`${key} is not an RFC 3339 time: ${String(v)}`);
+  okTime2 = okTime1;
+  okTime1 = v;
   return v;
 }
 
@@ -249,7 +263,7 @@ const TIME_SHAPE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)
 
 function decId(v: JsonValue, key: string): Id {
   if (typeof v !== 'string') corrupt(`${key} is not an ID`);
-  if (ID_RE.test(v)) return v;
+  if (isLowerHexId(v)) return v;
   // Go's hex decoder also takes upper case; we normalise to restic's lower-case form
   if (ID_RE_ANY_CASE.test(v)) return v.toLowerCase();
   return corrupt(`${key} is not an ID: ${JSON.stringify(v)}`);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { isCairnError } from '../core/errors.js';
 import * as fx from './testing/fixtures.js';
-import { zstdCompress, zstdDecompress } from './zstd.js';
+import { zstdCompress, zstdCompressBound, zstdCompressInto, zstdDecompress } from './zstd.js';
 
 /** Frame header descriptor bit 2 = content checksum flag. */
 const hasChecksum = (frame: Buffer) => (frame[4] & 0x04) !== 0;
@@ -20,6 +20,18 @@ test('compress: one standard frame without checksum, round-trips', () => {
   assert.ok(zstdCompress(Buffer.alloc(100_000)).length < 100);
   assert.deepEqual(zstdDecompress(zstdCompress(Buffer.from('abc'), 19)), Buffer.from('abc'));
   assert.throws(() => zstdCompress(Buffer.from('a'), 99), (e) => isCairnError(e, 'INVALID_ARGUMENT'));
+});
+
+test('zstdCompressInto: same frame into a caller-owned buffer', () => {
+  const data = Buffer.from('into a scratch buffer '.repeat(200));
+  const dst = Buffer.alloc(zstdCompressBound(data.length));
+  const n = zstdCompressInto(data, dst);
+  assert.deepEqual(dst.subarray(0, n), zstdCompress(data));
+  assert.equal(hasChecksum(dst), false);
+  assert.deepEqual(zstdDecompress(dst.subarray(0, n)), data);
+  assert.throws(() => zstdCompressInto(randomBytes(1000), Buffer.alloc(10)), (e) => isCairnError(e, 'INTERNAL'));
+  // the shared context survives the failure
+  assert.deepEqual(zstdDecompress(zstdCompress(data)), data);
 });
 
 test('decompress: restic\'s frames from the v2 fixture (incl. frames without content size)', () => {

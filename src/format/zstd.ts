@@ -129,3 +129,22 @@ export function zstdDecompress(frame: Uint8Array, maxSize = DEFAULT_MAX_DECOMPRE
   if (consumed !== frame.length) corrupt('data after the frame');
   return produced < cap * 0.75 ? Buffer.from(out.subarray(0, produced)) : out.subarray(0, produced);
 }
+
+/** Worst-case compressed size of n bytes (for preallocating zstdCompressInto's destination). */
+export function zstdCompressBound(n: number): number {
+  return binding.compressBound(n);
+}
+
+/**
+ * Compresses into a caller-owned destination (at least zstdCompressBound(data.length) bytes) and
+ * returns the frame length: lets hot loops reuse one scratch buffer instead of allocating per blob.
+ */
+export function zstdCompressInto(data: Uint8Array, dst: Uint8Array, level = DEFAULT_LEVEL): number {
+  const cctx = cctxFor(level);
+  try {
+    return cctx.compress2(dst, data);
+  } catch (e) {
+    cctx.reset(binding.ResetDirective.sessionOnly);
+    throw new CairnError('INTERNAL', `zstd compression failed: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -113,7 +113,12 @@ export class BlobWriter {
       // Tree blobs are always compressed in v2 (restic compresses them even with --compression off).
       const compress = this.repo.version === 2 && (this.compress || type === 'tree');
       if (data.length <= INLINE_SEAL_LIMIT) sealed = sealBlob(this.repo.sealer, data, compress, this.level);
-      else sealed = await this.getPool().run({ data, compress });
+      else {
+        // Hand the worker a buffer it can own: transferring avoids the structured-clone copy and
+        // frees the caller's (possibly larger, shared) read buffer as soon as possible.
+        const owned = ownsWholeBuffer(data) ? data : new Uint8Array(data);
+        sealed = await this.getPool().run({ data: owned, compress }, [owned.buffer as ArrayBuffer]);
+      }
     } catch (e) {
       this.pending.delete(key);
       throw e;
@@ -214,4 +219,9 @@ export class BlobWriter {
   get failed(): boolean {
     return this.failure !== undefined;
   }
+}
+
+/** True when the view covers a whole, non-shared ArrayBuffer (safe to transfer to a worker). */
+function ownsWholeBuffer(b: Uint8Array): boolean {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer && b.byteLength > 4096;
 }

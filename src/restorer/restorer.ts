@@ -161,9 +161,13 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
   };
 
+  const euid = process.geteuid?.() ?? 0;
+  const egid = process.getegid?.() ?? 0;
+  let ownersSkipped = 0;
   const applyMeta = async (i: number) => {
     const e = plan.entries[i]!;
     const n = e.node;
+    if (!chown && (n.uid !== euid || n.gid !== egid)) ownersSkipped++;
     const r = await target.applyMeta(e.rel, {
       type: FS_TYPE[n.type] ?? 'file',
       mode: chmodBitsFromGo(n.mode),
@@ -304,6 +308,9 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     } catch (err) {
       fail(i, err);
     }
+  }
+  if (ownersSkipped > 0) {
+    summary.warnings.unshift(`ownership of ${ownersSkipped} entries not restored: restoring owners needs root (running as uid ${euid})`);
   }
   return summary;
 }

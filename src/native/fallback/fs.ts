@@ -60,6 +60,26 @@ export function sysError(code: string, syscall: string, filePath: string, detail
   return err;
 }
 
+/** Argument checks shared by the fallbacks; the addon performs the same ones (same error classes). */
+function checkPath(p: unknown): asserts p is string {
+  if (typeof p !== 'string') throw new TypeError('path must be a string');
+  if (p.includes('\0')) throw new TypeError('path must not contain NUL bytes');
+}
+
+function checkMode(mode: unknown): asserts mode is number {
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0xffffffff) {
+    throw new TypeError('mode must be an integer in 0..2^32-1');
+  }
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function checkTime(t: unknown, what: string): asserts t is bigint {
+  if (typeof t !== 'bigint') throw new TypeError(`utimens: ${what} must be a bigint`);
+  if (t < INT64_MIN || t > INT64_MAX) throw new RangeError(`utimens: ${what} out of the int64 range`);
+}
+
 const toolCache = new Map<string, string | null>();
 
 /** Absolute path of an executable found on PATH (or the usual sbin/bin dirs), cached; null if absent. */
@@ -144,6 +164,7 @@ function parseValue(v: string, filePath: string): Buffer {
 }
 
 export function lgetxattrs(filePath: string): XattrEntry[] {
+  checkPath(filePath);
   const tool = requireTool('getfattr', 'reading extended attributes');
   // getfattr exits 0 and prints nothing for a missing file in some versions: check it first so
   // the error is the same as the addon's.
@@ -167,6 +188,11 @@ export function lgetxattrs(filePath: string): XattrEntry[] {
 }
 
 export function lsetxattr(filePath: string, name: string, value: Uint8Array): void {
+  checkPath(filePath);
+  if (typeof name !== 'string' || name === '' || name.includes('\0')) {
+    throw new TypeError('lsetxattr: name must be a non-empty string without NUL');
+  }
+  if (!(value instanceof Uint8Array)) throw new TypeError('lsetxattr: value must be a Uint8Array');
   const tool = requireTool('setfattr', 'setting extended attributes');
   const args = ['-h', '-n', name];
   // setfattr treats a missing -v as the empty value; "0x" with no digits would be rejected.
@@ -179,27 +205,56 @@ const S_IFMT = 0o170000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 
-/** Linux st_rdev → (major, minor), as glibc's major()/minor() decode it. */
+/** Linux st_rdev → (major, minor), decoded as glibc's major()/minor() do (each 32 bits). */
 export function splitDev(dev: bigint): { major: bigint; minor: bigint } {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return { major, minor: minor & 0xffffffffn };
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
+  return { major, minor };
+}
+
+/** (major, minor) → st_rdev, as glibc's makedev() encodes it. */
+export function makeDev(major: bigint, minor: bigint): bigint {
+  return ((major & 0xfffn) << 8n) | ((major & 0xfffff000n) << 32n) | (minor & 0xffn) | ((minor & 0xffffff00n) << 12n);
+}
+
+/**
+ * coreutils' mknod/mkfifo -m accept only rwx bits ("mode must specify only file permission bits"),
+ * so setuid/setgid/sticky are added with chmod afterwards; -m itself is applied without umask.
+ */
+function applySpecialBits(filePath: string, mode: number): void {
+  if ((mode & 0o7000) === 0) return;
+  try {
+    fs.chmodSync(filePath, mode & 0o7777);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw sysError(code, 'chmod', filePath);
+  }
 }
 
 export function mknod(filePath: string, mode: number, dev: bigint): void {
+  checkPath(filePath);
+  checkMode(mode);
+  if (typeof dev !== 'bigint') throw new TypeError('mknod: dev must be a bigint');
+  if (dev < 0n || dev > 0xffffffffffffffffn) throw new RangeError('mknod: dev must be in 0..2^64-1');
   const type = mode & S_IFMT;
   if (type !== S_IFCHR && type !== S_IFBLK) {
     throw sysError('EINVAL', 'mknod', filePath, 'invalid argument (mode must include S_IFBLK or S_IFCHR)');
   }
   const tool = requireTool('mknod', 'creating device nodes');
-  const { major, minor } = splitDev(BigInt.asUintN(64, dev));
-  const perm = (mode & 0o7777).toString(8);
+  const { major, minor } = splitDev(dev);
+  // Bits that major/minor cannot carry: the addon's mknod(2) rejects such a dev with EINVAL too.
+  if (makeDev(major, minor) !== dev) throw sysError('EINVAL', 'mknod', filePath);
+  const perm = (mode & 0o777).toString(8);
   run(tool, ['-m', perm, '--', filePath, type === S_IFBLK ? 'b' : 'c', major.toString(), minor.toString()], 'mknod', filePath);
+  applySpecialBits(filePath, mode);
 }
 
 export function mkfifo(filePath: string, mode: number): void {
+  checkPath(filePath);
+  checkMode(mode);
   const tool = requireTool('mkfifo', 'creating FIFOs');
-  run(tool, ['-m', (mode & 0o7777).toString(8), '--', filePath], 'mkfifo', filePath);
+  run(tool, ['-m', (mode & 0o777).toString(8), '--', filePath], 'mkfifo', filePath);
+  applySpecialBits(filePath, mode);
 }
 
 /** Nanoseconds since the epoch as touch's "@SECONDS.NNNNNNNNN". */
@@ -212,6 +267,10 @@ function touchTime(ns: bigint): string {
 }
 
 export function utimens(filePath: string, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void {
+  checkPath(filePath);
+  checkTime(atimeNs, 'atimeNs');
+  checkTime(mtimeNs, 'mtimeNs');
+  if (typeof nofollow !== 'boolean') throw new TypeError('utimens: nofollow must be a boolean');
   const tool = requireTool('touch', 'setting timestamps');
   // touch would create a missing file; utimensat fails with ENOENT, so check first.
   try {

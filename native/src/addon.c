@@ -1,0 +1,155 @@
+/*
+ * cairn_native: N-API (C) entry points. Kernels: poly1305, rabin (a RabinKernel class with
+ * findCut); system calls in sys.c. Contracts: native/README.md and src/native/api.ts.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <node_api.h>
+
+#include "poly1305.h"
+#include "rabin.h"
+#include "sys.h"
+#include "util.h"
+
+/* Per-environment data (worker threads each load the addon into their own environment). */
+typedef struct {
+  napi_ref rabin_ctor;
+} addon_data;
+
+/* poly1305(key: Uint8Array(32), msg: Uint8Array): Buffer(16) */
+static napi_value js_poly1305(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  uint8_t *key, *msg;
+  size_t key_len, msg_len;
+  if (!cairn_args(env, info, 2, argv, NULL) || !cairn_get_bytes(env, argv[0], "key", &key, &key_len) ||
+      !cairn_get_bytes(env, argv[1], "msg", &msg, &msg_len)) {
+    return NULL;
+  }
+  if (key_len != 32) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "poly1305: key must be 32 bytes");
+    return NULL;
+  }
+  uint8_t tag[16];
+  static const uint8_t empty[1] = {0};
+  cairn_poly1305(tag, key, msg_len ? msg : empty, msg_len);
+  napi_value out;
+  CAIRN_CALL(env, napi_create_buffer_copy(env, sizeof tag, tag, NULL, &out));
+  return out;
+}
+
+static void free_tables(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+/* new RabinKernel(polynomial: bigint) — constructed through rabin(). */
+static napi_value rabin_ctor(napi_env env, napi_callback_info info) {
+  napi_value argv[1], self;
+  uint64_t pol;
+  if (!cairn_args(env, info, 1, argv, &self) || !cairn_get_u64(env, argv[0], "polynomial", &pol)) return NULL;
+  int deg = cairn_rabin_degree(pol);
+  if (deg < 8 || deg > 53) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "rabin: polynomial degree must be 8..53");
+    return NULL;
+  }
+  cairn_rabin_tables *t = malloc(sizeof *t);
+  if (t == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  cairn_rabin_init(t, pol);
+  if (napi_wrap(env, self, t, free_tables, NULL, NULL) != napi_ok) {
+    free(t);
+    cairn_napi_failed(env);
+    return NULL;
+  }
+  return self;
+}
+
+/* kernel.findCut(buf, chunkStart, scanFrom, end, minSize, maxSize): number */
+static napi_value rabin_find_cut(napi_env env, napi_callback_info info) {
+  napi_value argv[6], self;
+  const double max_int = 9007199254740991.0; /* 2^53 − 1 */
+  uint8_t *buf;
+  size_t len;
+  int64_t chunk_start, scan_from, end, min_size, max_size;
+  if (!cairn_args(env, info, 6, argv, &self)) return NULL;
+  void *ptr = NULL;
+  if (napi_unwrap(env, self, &ptr) != napi_ok || ptr == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_THIS", "findCut must be called on a RabinKernel");
+    return NULL;
+  }
+  const cairn_rabin_tables *t = ptr;
+  if (!cairn_get_bytes(env, argv[0], "buf", &buf, &len) ||
+      !cairn_get_int(env, argv[1], "chunkStart", 0, max_int, &chunk_start) ||
+      !cairn_get_int(env, argv[2], "scanFrom", 0, max_int, &scan_from) ||
+      !cairn_get_int(env, argv[3], "end", 0, max_int, &end) ||
+      !cairn_get_int(env, argv[4], "minSize", CAIRN_RABIN_WINDOW, max_int, &min_size) ||
+      !cairn_get_int(env, argv[5], "maxSize", 0, max_int, &max_size)) {
+    return NULL;
+  }
+  if (chunk_start > scan_from || scan_from > end || end > (int64_t)len) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "findCut: need 0 <= chunkStart <= scanFrom <= end <= buf.length");
+    return NULL;
+  }
+  int64_t lo = scan_from - chunk_start > min_size ? scan_from - chunk_start : min_size;
+  int64_t hi = end - chunk_start < max_size ? end - chunk_start : max_size;
+  int64_t n = -1;
+  if (lo <= hi) {
+    n = cairn_rabin_scan(t, buf + chunk_start, lo, hi);
+  }
+  napi_value out;
+  CAIRN_CALL(env, napi_create_int64(env, n, &out));
+  return out;
+}
+
+/* rabin(polynomial: bigint): RabinKernel */
+static napi_value js_rabin(napi_env env, napi_callback_info info) {
+  napi_value argv[1], ctor, instance;
+  if (!cairn_args(env, info, 1, argv, NULL)) return NULL;
+  addon_data *data = NULL;
+  CAIRN_CALL(env, napi_get_instance_data(env, (void **)&data));
+  CAIRN_CALL(env, napi_get_reference_value(env, data->rabin_ctor, &ctor));
+  CAIRN_CALL(env, napi_new_instance(env, ctor, 1, argv, &instance));
+  return instance;
+}
+
+static void free_addon_data(napi_env env, void *data, void *hint) {
+  (void)hint;
+  addon_data *d = data;
+  napi_delete_reference(env, d->rabin_ctor);
+  free(d);
+}
+
+NAPI_MODULE_INIT() {
+  addon_data *data = calloc(1, sizeof *data);
+  if (data == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  napi_property_descriptor method = {"findCut", NULL, rabin_find_cut, NULL, NULL, NULL, napi_default, NULL};
+  napi_value ctor;
+  if (napi_define_class(env, "RabinKernel", NAPI_AUTO_LENGTH, rabin_ctor, NULL, 1, &method, &ctor) != napi_ok ||
+      napi_create_reference(env, ctor, 1, &data->rabin_ctor) != napi_ok ||
+      napi_set_instance_data(env, data, free_addon_data, NULL) != napi_ok) {
+    free(data);
+    cairn_napi_failed(env);
+    return NULL;
+  }
+  napi_property_descriptor props[] = {
+      {"poly1305", NULL, js_poly1305, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rabin", NULL, js_rabin, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lgetxattrs", NULL, cairn_lgetxattrs, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lsetxattr", NULL, cairn_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mknod", NULL, cairn_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mkfifo", NULL, cairn_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"utimens", NULL, cairn_utimens, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
+    cairn_napi_failed(env);
+    return NULL;
+  }
+  return exports;
+}

@@ -1,0 +1,160 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { cairn, mustOk, tempDir } from '../support/env.js';
+import { diffFacts, makeRichTree, snapshotFacts } from '../support/tree.js';
+
+function lastJson(stdout: string): Record<string, unknown> {
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+async function setup(version: 1 | 2 = 2) {
+  const d = tempDir();
+  const repo = path.join(d.dir, 'repo');
+  const src = path.join(d.dir, 'data', 'src');
+  makeRichTree(src, 42);
+  const env = { RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: 'cli-test' };
+  mustOk(await cairn(['init', '--repository-version', String(version)], { env }), 'init');
+  return { d, repo, src, env };
+}
+
+test('backup: parent detection skips unchanged files; changes, tags, host, excludes are recorded', async () => {
+  const { d, src, env } = await setup();
+  try {
+    const first = lastJson(mustOk(await cairn(['backup', src, '--json', '--tag', 'a,b', '--tag', 'c', '-e', '*.log', '--host', 'node-1'], { env }), 'backup').stdout);
+    assert.equal(first.files_unmodified, 0);
+    assert.ok((first.files_new as number) > 5);
+    const second = lastJson(mustOk(await cairn(['backup', src, '--json', '-e', '*.log', '--host', 'node-1'], { env }), 'backup 2').stdout);
+    assert.equal(second.files_new, 0);
+    assert.equal(second.files_changed, 0);
+    assert.equal(second.files_unmodified, first.files_new);
+    assert.equal(second.data_added, 0);
+    fs.appendFileSync(path.join(src, 'small.txt'), 'more\n');
+    const third = lastJson(mustOk(await cairn(['backup', src, '--json', '-e', '*.log', '--host', 'node-1'], { env }), 'backup 3').stdout);
+    assert.equal(third.files_changed, 2, 'small.txt and its hard link changed');
+    const snaps = JSON.parse(mustOk(await cairn(['snapshots', '--json'], { env }), 'snapshots').stdout);
+    assert.equal(snaps.length, 3);
+    assert.deepEqual(snaps[0].tags, ['a', 'b', 'c']);
+    assert.deepEqual(snaps[0].excludes, ['*.log']);
+    assert.equal(snaps[0].hostname, 'node-1');
+    assert.equal(snaps[1].parent, snaps[0].id);
+    const ls = mustOk(await cairn(['ls', 'latest'], { env }), 'ls').stdout;
+    assert.ok(!ls.includes('other.log'), 'excluded file not in snapshot');
+    // a different host does not pick the parent
+    const other = lastJson(mustOk(await cairn(['backup', src, '--json', '--host', 'node-2'], { env }), 'backup other host').stdout);
+    assert.equal(other.files_unmodified, 0);
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('backup --dry-run writes nothing; --exclude-file and --one-file-system are accepted', async () => {
+  const { d, repo, src, env } = await setup();
+  try {
+    const before = fs.readdirSync(path.join(repo, 'snapshots')).length;
+    const r = lastJson(mustOk(await cairn(['backup', src, '--dry-run', '--json'], { env }), 'dry run').stdout);
+    assert.equal(r.dry_run, true);
+    assert.equal(fs.readdirSync(path.join(repo, 'snapshots')).length, before);
+    assert.equal(fs.readdirSync(path.join(repo, 'index')).length, 0);
+    const ex = path.join(d.dir, 'excludes');
+    fs.writeFileSync(ex, '# comment\n\n*.bin\n');
+    mustOk(await cairn(['backup', src, '--exclude-file', ex, '-x'], { env }), 'backup');
+    const ls = mustOk(await cairn(['ls', 'latest'], { env }), 'ls').stdout;
+    assert.ok(!ls.includes('random.bin'));
+    assert.ok(ls.includes('small.txt'));
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('restore: subfolder, include/exclude, sparse and dry-run', async () => {
+  const { d, src, env } = await setup(1);
+  try {
+    mustOk(await cairn(['backup', 'src'], { env, cwd: path.dirname(src) }), 'backup');
+    const t1 = path.join(d.dir, 't1');
+    mustOk(await cairn(['restore', 'latest:src/text', '--target', t1], { env }), 'restore subfolder');
+    assert.deepEqual(fs.readdirSync(t1).sort(), ['hardlink-to-small', 'link-to-small', 'log.txt', 'other.log']);
+    const t2 = path.join(d.dir, 't2');
+    mustOk(await cairn(['restore', 'latest', '--target', t2, '--include', '/src/bin', '--exclude', 'zeros.bin'], { env }), 'restore include');
+    assert.deepEqual(fs.readdirSync(path.join(t2, 'src')), ['bin']);
+    assert.deepEqual(fs.readdirSync(path.join(t2, 'src/bin')).sort(), ['exact-min.bin', 'random.bin']);
+    const t3 = path.join(d.dir, 't3');
+    mustOk(await cairn(['restore', 'latest', '--target', t3, '--sparse', '--verify'], { env }), 'restore sparse');
+    const st = fs.statSync(path.join(t3, 'src/sparse.img'));
+    assert.equal(st.size, 8 * 1024 * 1024);
+    assert.ok(st.blocks * 512 < 1024 * 1024, `sparse file uses ${st.blocks * 512} bytes on disk`);
+    assert.deepEqual(diffFacts(snapshotFacts(src), snapshotFacts(path.join(t3, 'src'))), []);
+    const t4 = path.join(d.dir, 't4');
+    const dry = JSON.parse(mustOk(await cairn(['restore', 'latest', '--target', t4, '--dry-run', '--json'], { env }), 'dry').stdout);
+    assert.ok(dry.files_restored > 5);
+    assert.equal(fs.existsSync(t4), false);
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('restore as a non-root user: content and modes restored, ownership skipped and reported', async (t) => {
+  if (process.getuid?.() !== 0 || spawnSync('setpriv', ['--version']).status !== 0) {
+    t.skip('needs root to switch to an unprivileged user with setpriv');
+    return;
+  }
+  const { d, src, env } = await setup();
+  try {
+    mustOk(await cairn(['backup', 'src'], { env, cwd: path.dirname(src) }), 'backup');
+    fs.chmodSync(d.dir, 0o755);
+    fs.chmodSync(path.join(d.dir, 'repo'), 0o755);
+    spawnSync('chmod', ['-R', 'a+rX', path.join(d.dir, 'repo')]);
+    const target = path.join(d.dir, 'nonroot');
+    fs.mkdirSync(target);
+    fs.chownSync(target, 65534, 65534);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.resolve('dist/cli.js'), '--no-lock', 'restore', 'latest', '--target', target, '--json'], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+    // device nodes cannot be created without privileges: that one entry fails, everything else works
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.ok(summary.files_restored > 5);
+    assert.match(r.stderr + JSON.stringify(summary.warnings ?? []), /owner|chown|ownership/i);
+    const facts = snapshotFacts(path.join(target, 'src'), { xattrs: false });
+    assert.equal(facts.get('small.txt')?.hash, snapshotFacts(src).get('small.txt')?.hash);
+    assert.equal(facts.get('modes/readonly')!.mode & 0o7777, 0o400);
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('locked repository and corrupted pack: one clear line, distinct exit codes', async () => {
+  const { d, repo, src, env } = await setup();
+  try {
+    mustOk(await cairn(['backup', src], { env }), 'backup');
+    // an exclusive lock held by someone else blocks a backup: exit 11, the holder is named
+    const { RepoLock } = await import('../../src/repository/lock.js');
+    const { Repository } = await import('../../src/repository/repository.js');
+    const { LocalBackend } = await import('../../src/backend/local.js');
+    const r = await Repository.open(new LocalBackend(repo), 'cli-test');
+    const lock = await RepoLock.acquire(r, { exclusive: true });
+    const locked = await cairn(['backup', src], { env });
+    assert.equal(locked.code, 11);
+    assert.match(locked.stderr, /repository is already locked: exclusive lock [0-9a-f]{8} held by/);
+    await lock.release();
+    mustOk(await cairn(['unlock'], { env }), 'unlock');
+    // flip one byte in every data pack: restore reports the damaged files and exits non-zero
+    const dataDir = path.join(repo, 'data');
+    for (const sub of fs.readdirSync(dataDir)) {
+      for (const f of fs.readdirSync(path.join(dataDir, sub))) {
+        const p = path.join(dataDir, sub, f);
+        fs.chmodSync(p, 0o600);
+        const b = fs.readFileSync(p);
+        b[100] ^= 0xff;
+        fs.writeFileSync(p, b);
+      }
+    }
+    const bad = await cairn(['restore', 'latest', '--target', path.join(d.dir, 'bad')], { env });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /ciphertext verification failed|does not match/);
+  } finally {
+    d.cleanup();
+  }
+});
