@@ -39,9 +39,10 @@ const ROOT = process.cwd();
 const SPECIAL = new Set(['(idle)', '(program)', '(garbage collector)', '(root)']);
 
 function location(cf) {
-  if (!cf.url) return '';
+  if (!cf.url) return '(native)';
   let u = cf.url.replace(/^file:\/\//, '');
   if (u.startsWith(ROOT + '/')) u = u.slice(ROOT.length + 1);
+  u = u.replace(/^.*\/cairn-build\//, ''); // the frozen copy that bench/run.mjs runs
   return `${u}:${cf.lineNumber + 1}`;
 }
 

@@ -746,7 +746,6 @@ async function main() {
     console.error(`bench: ${o.cairn} not found; run npm run build first (npm run bench does)`);
     process.exit(1);
   }
-  fs.mkdirSync(o.out, { recursive: true });
   if (o.runs < 3) progress(`note: --runs ${o.runs} is below 3; the medians are not valid for the targets`);
   fs.mkdirSync(o.work, { recursive: true });
   fs.mkdirSync(o.out, { recursive: true });

@@ -10,6 +10,7 @@ import { splitChunks } from '../chunker/stream.js';
 import { encodeTree, type TreeNode } from '../format/tree.js';
 import { readMeta, type FsEntryMeta } from '../fs/meta.js';
 import { readDirSorted } from '../fs/walk.js';
+import { lstat } from 'node:fs/promises';
 import { openForRead, readBlocks } from '../fs/read.js';
 import { nodeFromMeta, unchanged } from './node.js';
 
@@ -116,6 +117,7 @@ export class Archiver {
     dataBlobs: 0, treeBlobs: 0, dataAdded: 0, totalFilesProcessed: 0, totalBytesProcessed: 0, errors: 0,
   };
   private progress: BackupProgress;
+  private scanned: { files: number; bytes: number } | undefined;
 
   constructor(private readonly repo: ArchiverRepo, private readonly opts: ArchiveOptions) {
     this.files = new Semaphore(opts.fileConcurrency ?? 4);
@@ -126,8 +128,45 @@ export class Archiver {
     this.progress = { filesDone: 0, dirsDone: 0, bytesDone: 0, totalFiles: 0, totalBytes: 0, scanFinished: false, errors: 0, currentFiles: [], elapsedMs: 0 };
   }
 
+  /**
+   * Counts files and bytes below the targets while the backup runs (as restic's scanner does), so
+   * progress can show totals and an ETA. Only runs when someone listens to progress.
+   */
+  private async scan(targets: ArchiveTarget[]): Promise<void> {
+    let files = 0;
+    let bytes = 0;
+    const visit = async (p: Buffer, parentDev: bigint | undefined): Promise<void> => {
+      if (this.opts.signal?.aborted) return;
+      if (this.opts.exclude?.(p.toString('utf8'))) return;
+      let st;
+      try {
+        st = await lstat(p, { bigint: true });
+      } catch {
+        return;
+      }
+      if (st.isDirectory()) {
+        if (this.opts.oneFileSystem && parentDev !== undefined && st.dev !== parentDev) return;
+        let names: Buffer[] = [];
+        try {
+          names = await readDirSorted(p);
+        } catch {
+          return;
+        }
+        for (const n of names) await visit(Buffer.concat([p, Buffer.from('/'), n]), st.dev);
+      } else if (st.isFile()) {
+        files++;
+        bytes += Number(st.size);
+        this.scanned = { files, bytes };
+      }
+    };
+    for (const t of targets) await visit(Buffer.from(t.abs), undefined);
+    this.scanned = { files, bytes };
+    this.progress.scanFinished = true;
+  }
+
   /** Archives the targets and returns the root tree ID. */
   async archive(targets: ArchiveTarget[]): Promise<Id> {
+    if (this.reporter.progress) void this.scan(targets).catch(() => undefined);
     const root = buildVirtualRoot(targets);
     const prevRoot = await this.loadPrev(this.opts.parentTree);
     const node = await this.archiveVDir(root, prevRoot);
@@ -154,7 +193,12 @@ export class Archiver {
     this.progress.elapsedMs = now - this.started;
     this.progress.currentFiles = [...this.current].slice(0, 4);
     this.progress.errors = this.summary.errors;
-    this.reporter.progress({ ...this.progress });
+    const totals = this.scanned ?? { files: 0, bytes: 0 };
+    this.reporter.progress({
+      ...this.progress,
+      totalFiles: Math.max(totals.files, this.progress.filesDone),
+      totalBytes: Math.max(totals.bytes, this.progress.bytesDone),
+    });
   }
 
   private itemError(p: string, e: unknown): void {
@@ -234,8 +278,7 @@ export class Archiver {
       this.progress.filesDone++;
       return { done: Promise.resolve(node) };
     }
-    this.progress.totalFiles++;
-    this.progress.totalBytes += meta.size;
+    if (meta.xattrError) this.reporter.itemError?.(ps, new Error(`extended attributes not saved: ${meta.xattrError}`));
     await this.files.acquire();
     return { done: this.archiveFile(p, ps, node, meta, prev).finally(() => this.files.release()) };
   }

@@ -2,6 +2,7 @@ import type { FsEntryMeta } from '../fs/meta.js';
 import { userName, groupName } from '../fs/meta.js';
 import { formatTime, localOffsetMinutes } from '../format/time.js';
 import { goModeFromUnix } from '../format/mode.js';
+import { goStringFromBytes } from '../format/json.js';
 import type { TreeNode } from '../format/tree.js';
 
 export function nsToTime(ns: bigint): string {
@@ -50,7 +51,7 @@ export function nodeFromMeta(name: Buffer, m: FsEntryMeta, opts: { withAtime?: b
     if (m.size) node.size = m.size;
     node.content = [];
   }
-  if (type === 'symlink' && m.linkTarget) node.linktarget = m.linkTarget.toString('utf8');
+  if (type === 'symlink' && m.linkTarget) node.linktarget = goStringFromBytes(m.linkTarget);
   if ((type === 'dev' || type === 'chardev') && m.rdev) node.device = m.rdev;
   if (type !== 'symlink' && m.xattrs && m.xattrs.length > 0) {
     node.extendedAttributes = m.xattrs.map((x) => ({ name: x.name, value: x.value }));

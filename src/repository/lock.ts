@@ -161,6 +161,14 @@ export class RepoLock {
 export async function unlock(repo: Repository, removeAll: boolean): Promise<Id[]> {
   const now = repo.clock.now();
   const removed: Id[] = [];
+  if (removeAll) {
+    // every lock file, including ones that cannot be read (restic unlock --remove-all)
+    for (const id of await repo.listIds('lock')) {
+      await repo.removeFile('lock', id).catch(() => undefined);
+      removed.push(id);
+    }
+    return removed;
+  }
   for (const l of await listLocks(repo)) {
     if (removeAll || isStale(l.lock, now)) {
       await repo.removeFile('lock', l.id).catch(() => undefined);
