@@ -18,7 +18,8 @@ import { nodeFromMeta, unchanged } from './node.js';
 export interface ArchiverRepo {
   loadTree(id: Id): Promise<TreeNode[]>;
   hasBlob(type: 'data' | 'tree', id: Id): boolean;
-  saveBlob(type: 'data' | 'tree', data: Uint8Array, id?: Id): Promise<{ id: Id; known: boolean; added: number }>;
+  /** With transfer, the archiver hands over `data` (it may be detached). */
+  saveBlob(type: 'data' | 'tree', data: Uint8Array, id?: Id, transfer?: boolean): Promise<{ id: Id; known: boolean; added: number }>;
 }
 
 export interface ArchiveOptions {
@@ -362,7 +363,7 @@ export class Archiver {
         await this.chunks.acquire();
         saves.push(
           this.repo
-            .saveBlob('data', owned, id)
+            .saveBlob('data', owned, id, true)
             .then((r) => {
               if (!r.known) {
                 this.summary.dataBlobs++;

@@ -89,13 +89,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const role: ArchiverRepo = {
       loadTree: async (id) => decodeTree(await repo.loadBlob('tree', id)),
       hasBlob: (type, id) => writer.isKnown(type, id),
-      saveBlob: async (type, data, id) => {
+      saveBlob: async (type, data, id, transfer) => {
         if (dry) {
           const blobId = id ?? hashId(data);
           const known = writer.isKnown(type, blobId);
           return { id: blobId, known, added: known ? 0 : data.length + 32 };
         }
-        return writer.save(type, data, id);
+        return writer.save(type, data, id, { transfer });
       },
     };
     const excludes = opts.excludes ?? [];

@@ -98,8 +98,12 @@ export class BlobWriter {
     return this.repo.index.has(type, id) || this.pending.has(type + id);
   }
 
-  /** Saves a blob unless it is known. `id` may be passed when the caller already hashed the data. */
-  async save(type: BlobType, data: Uint8Array, id?: Id): Promise<SaveResult> {
+  /**
+   * Saves a blob unless it is known. `id` may be passed when the caller already hashed the data.
+   * With `transfer`, the caller gives up `data` (its ArrayBuffer may be moved to a worker thread
+   * and detached); otherwise it is copied.
+   */
+  async save(type: BlobType, data: Uint8Array, id?: Id, opts: { transfer?: boolean } = {}): Promise<SaveResult> {
     this.check();
     const blobId = id ?? hashId(data);
     const key = type + blobId;
@@ -116,7 +120,7 @@ export class BlobWriter {
       else {
         // Hand the worker a buffer it can own: transferring avoids the structured-clone copy and
         // frees the caller's (possibly larger, shared) read buffer as soon as possible.
-        const owned = ownsWholeBuffer(data) ? data : new Uint8Array(data);
+        const owned = opts.transfer && ownsWholeBuffer(data) ? data : new Uint8Array(data);
         sealed = await this.getPool().run({ data: owned, compress }, [owned.buffer as ArrayBuffer]);
       }
     } catch (e) {

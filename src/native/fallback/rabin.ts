@@ -142,6 +142,7 @@ function scan(t: RabinTables, buf: Uint8Array, chunkStart: number, lo: number, h
     return -1;
   }
   // Degree < 40: the top byte straddles the halves (not used by restic, kept for completeness).
+  // For degree <= 32 the high half is 0 here, so `<< 32` (which JavaScript treats as `<< 0`) is harmless.
   const sl = 32 - shift;
   for (; p < primeEnd; p++) {
     const idx = ((dHi << sl) | (dLo >>> shift)) & 0xff;

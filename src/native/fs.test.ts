@@ -1,0 +1,316 @@
+/**
+ * The system-call functions, for both implementations (the fallback runs getfattr/setfattr,
+ * mknod, mkfifo and touch). Each runs in a fresh temp dir. Extended attributes in the user.*
+ * namespace may be unsupported by the temp file system: only then (ENOTSUP) are those assertions
+ * skipped, with a message saying so.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { isCairnError } from '../core/errors.js';
+import type { XattrEntry } from './api.js';
+import { makeDev, splitDev } from './fallback/fs.js';
+import { implementations } from './testkit.test.js';
+
+const { impls, missing } = implementations();
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+function byName(list: XattrEntry[]): Array<[string, string]> {
+  return list.map((e): [string, string] => [e.name, Buffer.from(e.value).toString('hex')]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}
+
+function assertSysError(e: unknown, code: string, syscall: string, p: string): true {
+  const err = e as NodeJS.ErrnoException;
+  assert.ok(err instanceof Error, 'an Error');
+  assert.equal(err.code, code, err.message);
+  assert.equal(err.syscall, syscall);
+  assert.equal(err.path, p);
+  assert.equal(typeof err.errno, 'number');
+  assert.ok(err.message.startsWith(`${code}: `), err.message);
+  return true;
+}
+
+let root = '';
+before(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-native-fs-'));
+});
+after(() => {
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+let seq = 0;
+function freshDir(): string {
+  const d = path.join(root, `t${seq++}`);
+  fs.mkdirSync(d);
+  return d;
+}
+
+describe('native fs: implementations under test', () => {
+  it('lists them', (t) => {
+    if (missing !== undefined) t.diagnostic(`only the fallback is tested: ${missing}`);
+    assert.ok(impls.length >= 1);
+  });
+});
+
+for (const impl of impls) {
+  const api = impl.api;
+
+  describe(`${impl.name}: extended attributes`, () => {
+    /** Runs fn, or skips when this implementation/file system cannot do user xattrs. Returns false when skipped. */
+    function xattrsUsable(t: { skip: (msg: string) => void }, dir: string): boolean {
+      const probe = path.join(dir, 'probe');
+      fs.writeFileSync(probe, '');
+      try {
+        api.lsetxattr(probe, 'user.cairn.probe', Buffer.from('1'));
+        return true;
+      } catch (e) {
+        if (impl.name === 'fallback' && isCairnError(e, 'UNSUPPORTED')) {
+          t.skip(`getfattr/setfattr not installed: the fallback reports UNSUPPORTED (${(e as Error).message})`);
+          return false;
+        }
+        if ((e as NodeJS.ErrnoException).code === 'ENOTSUP') {
+          t.skip(`user.* extended attributes are not supported on ${dir} (ENOTSUP)`);
+          return false;
+        }
+        throw e;
+      }
+    }
+
+    it('round-trips names and binary values (empty, NUL/0xff, larger than the first buffer)', (t) => {
+      const dir = freshDir();
+      if (!xattrsUsable(t, dir)) return;
+      const f = path.join(dir, 'file');
+      fs.writeFileSync(f, 'data');
+      const big = Buffer.alloc(3000);
+      for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+      const want: XattrEntry[] = [
+        { name: 'user.bin', value: Buffer.from([0, 255, 1, 0]) },
+        { name: 'user.empty', value: Buffer.alloc(0) },
+        { name: 'user.big', value: big },
+        { name: 'user.odd name=\\ "x"\n', value: Buffer.from('v') },
+        { name: 'user.ünï', value: Buffer.from('😀') },
+      ];
+      for (const x of want) api.lsetxattr(f, x.name, x.value);
+      const got = api.lgetxattrs(f);
+      for (const x of got) assert.ok(Buffer.isBuffer(x.value), 'values are Buffers');
+      assert.deepEqual(byName(got.filter((x) => x.name.startsWith('user.'))), byName(want));
+      // Overwrite.
+      api.lsetxattr(f, 'user.bin', new Uint8Array([9]));
+      assert.equal(Buffer.from(api.lgetxattrs(f).find((x) => x.name === 'user.bin')!.value).toString('hex'), '09');
+    });
+
+    it('a directory; a file without attributes gives []', (t) => {
+      const dir = freshDir();
+      if (!xattrsUsable(t, dir)) return;
+      const sub = path.join(dir, 'sub');
+      fs.mkdirSync(sub);
+      api.lsetxattr(sub, 'user.d', Buffer.from('dir'));
+      assert.deepEqual(byName(api.lgetxattrs(sub).filter((x) => x.name.startsWith('user.'))), [['user.d', '646972']]);
+      const plain = path.join(dir, 'plain');
+      fs.writeFileSync(plain, '');
+      assert.deepEqual(api.lgetxattrs(plain).filter((x) => x.name.startsWith('user.')), []);
+    });
+
+    it('does not follow a final symlink', (t) => {
+      const dir = freshDir();
+      if (!xattrsUsable(t, dir)) return;
+      const target = path.join(dir, 'target');
+      const link = path.join(dir, 'link');
+      fs.writeFileSync(target, '');
+      fs.symlinkSync('target', link);
+      api.lsetxattr(target, 'user.t', Buffer.from('1'));
+      assert.deepEqual(api.lgetxattrs(link).filter((x) => x.name.startsWith('user.')), []);
+      // Linux refuses user.* attributes on symlinks (EPERM); either way the target is untouched.
+      assert.throws(() => api.lsetxattr(link, 'user.l', Buffer.from('1')), (e: unknown) => typeof (e as NodeJS.ErrnoException).code === 'string');
+      assert.deepEqual(byName(api.lgetxattrs(target).filter((x) => x.name.startsWith('user.'))), [['user.t', '31']]);
+    });
+
+    it('errors carry code, syscall and path', (t) => {
+      const dir = freshDir();
+      if (!xattrsUsable(t, dir)) return;
+      const nope = path.join(dir, 'missing');
+      assert.throws(() => api.lgetxattrs(nope), (e) => assertSysError(e, 'ENOENT', 'llistxattr', nope));
+      assert.throws(() => api.lsetxattr(nope, 'user.x', Buffer.from('1')), (e) => assertSysError(e, 'ENOENT', 'lsetxattr', nope));
+    });
+
+    it('rejects bad arguments', () => {
+      assert.throws(() => api.lgetxattrs(42 as unknown as string), TypeError);
+      assert.throws(() => api.lgetxattrs('/tmp/a\0b'), TypeError);
+      assert.throws(() => api.lsetxattr('/tmp/x', 'user.x', 'str' as unknown as Uint8Array), TypeError);
+    });
+  });
+
+  describe(`${impl.name}: mkfifo`, () => {
+    it('creates a FIFO with exactly the requested permission bits (umask not applied)', () => {
+      const dir = freshDir();
+      const old = process.umask(0o077);
+      try {
+        for (const [name, mode] of [
+          ['a', 0o644],
+          ['b', 0o666],
+          ['c', 0o1777],
+          ['d', 0o4750],
+        ] as const) {
+          const p = path.join(dir, name);
+          api.mkfifo(p, mode);
+          const st = fs.lstatSync(p);
+          assert.ok(st.isFIFO(), name);
+          assert.equal((st.mode & 0o7777).toString(8), mode.toString(8), name);
+        }
+      } finally {
+        process.umask(old);
+      }
+    });
+
+    it('EEXIST and ENOENT as fs-style errors', () => {
+      const dir = freshDir();
+      const p = path.join(dir, 'f');
+      api.mkfifo(p, 0o600);
+      assert.throws(() => api.mkfifo(p, 0o600), (e) => assertSysError(e, 'EEXIST', 'mkfifo', p));
+      const q = path.join(dir, 'no', 'f');
+      assert.throws(() => api.mkfifo(q, 0o600), (e) => assertSysError(e, 'ENOENT', 'mkfifo', q));
+    });
+  });
+
+  describe(`${impl.name}: mknod`, () => {
+    it('creates character and block devices with the given st_rdev and permissions', (t) => {
+      if (!isRoot) {
+        t.skip('mknod of devices needs root');
+        return;
+      }
+      const dir = freshDir();
+      const cases: Array<[string, number, bigint]> = [
+        ['null', 0o020000 | 0o666, makeDev(1n, 3n)],
+        ['blk', 0o060000 | 0o640, makeDev(259n, 70000n)], // minor > 255: the split encoding
+        ['big', 0o020000 | 0o600, makeDev(4095n, 1048575n)],
+        ['sticky', 0o020000 | 0o1640, makeDev(10n, 200n)],
+      ];
+      const old = process.umask(0o077);
+      try {
+        for (const [name, mode, dev] of cases) {
+          const p = path.join(dir, name);
+          api.mknod(p, mode, dev);
+          const st = fs.lstatSync(p, { bigint: true });
+          assert.equal(st.rdev, dev, name);
+          assert.equal(Number(st.mode).toString(8), mode.toString(8), name);
+        }
+      } finally {
+        process.umask(old);
+      }
+    });
+
+    it('rejects a mode without S_IFCHR/S_IFBLK and an unencodable dev with EINVAL', (t) => {
+      if (!isRoot) {
+        t.skip('mknod of devices needs root');
+        return;
+      }
+      const dir = freshDir();
+      const p = path.join(dir, 'x');
+      assert.throws(() => api.mknod(p, 0o100644, 0n), (e) => assertSysError(e, 'EINVAL', 'mknod', p));
+      assert.throws(() => api.mknod(p, 0o010644, 0n), (e) => assertSysError(e, 'EINVAL', 'mknod', p));
+      assert.throws(() => api.mknod(p, 0o020644, 1n << 63n), (e) => assertSysError(e, 'EINVAL', 'mknod', p));
+      assert.equal(fs.existsSync(p), false);
+      api.mknod(p, 0o020644, makeDev(1n, 5n));
+      assert.throws(() => api.mknod(p, 0o020644, makeDev(1n, 5n)), (e) => assertSysError(e, 'EEXIST', 'mknod', p));
+    });
+
+    it('rejects bad argument types', () => {
+      assert.throws(() => api.mknod('/tmp/x', 0o020644, 5 as unknown as bigint), TypeError);
+      assert.throws(() => api.mknod('/tmp/x', 0o020644, -1n), RangeError);
+      assert.throws(() => api.mknod('/tmp/x', 1.5, 0n), TypeError);
+    });
+  });
+
+  describe(`${impl.name}: utimens`, () => {
+    const times: Array<[bigint, bigint]> = [
+      [1700000000123456789n, 1600000000987654321n],
+      [0n, 1n],
+      [-1500000001n, -1n], // before the epoch: floor division into seconds + nanoseconds
+      [4102444800000000000n, 999999999n], // year 2100
+    ];
+
+    it('sets atime and mtime with nanosecond precision', () => {
+      const dir = freshDir();
+      const f = path.join(dir, 'f');
+      fs.writeFileSync(f, '');
+      for (const [a, m] of times) {
+        api.utimens(f, a, m, false);
+        const st = fs.lstatSync(f, { bigint: true });
+        assert.equal(st.atimeNs, a);
+        assert.equal(st.mtimeNs, m);
+      }
+    });
+
+    it('nofollow changes the symlink itself; follow changes the target', () => {
+      const dir = freshDir();
+      const target = path.join(dir, 'target');
+      const link = path.join(dir, 'link');
+      fs.writeFileSync(target, '');
+      fs.symlinkSync('target', link);
+      api.utimens(target, 1000000000000000001n, 1000000000000000002n, false);
+      api.utimens(link, 1200000000000000003n, 1200000000000000004n, true);
+      let l = fs.lstatSync(link, { bigint: true });
+      let t = fs.lstatSync(target, { bigint: true });
+      assert.equal(l.mtimeNs, 1200000000000000004n);
+      assert.equal(l.atimeNs, 1200000000000000003n);
+      assert.equal(t.mtimeNs, 1000000000000000002n);
+      api.utimens(link, 1300000000000000005n, 1300000000000000006n, false);
+      l = fs.lstatSync(link, { bigint: true });
+      t = fs.lstatSync(target, { bigint: true });
+      assert.equal(t.mtimeNs, 1300000000000000006n);
+      assert.equal(t.atimeNs, 1300000000000000005n);
+      assert.equal(l.mtimeNs, 1200000000000000004n);
+    });
+
+    it('works on directories and FIFOs', () => {
+      const dir = freshDir();
+      const sub = path.join(dir, 'sub');
+      const fifo = path.join(dir, 'fifo');
+      fs.mkdirSync(sub);
+      fs.writeFileSync(path.join(sub, 'x'), '');
+      api.mkfifo(fifo, 0o600);
+      for (const p of [sub, fifo]) {
+        api.utimens(p, 1111111111111111111n, 1222222222222222222n, true);
+        const st = fs.lstatSync(p, { bigint: true });
+        assert.equal(st.mtimeNs, 1222222222222222222n, p);
+        assert.equal(st.atimeNs, 1111111111111111111n, p);
+      }
+    });
+
+    it('ENOENT for a missing path and for a dangling symlink when following', () => {
+      const dir = freshDir();
+      const nope = path.join(dir, 'missing');
+      assert.throws(() => api.utimens(nope, 1n, 1n, true), (e) => assertSysError(e, 'ENOENT', 'utimensat', nope));
+      assert.equal(fs.existsSync(nope), false, 'must not create the file');
+      const dangling = path.join(dir, 'dangling');
+      fs.symlinkSync('missing', dangling);
+      assert.throws(() => api.utimens(dangling, 1n, 1n, false), (e) => assertSysError(e, 'ENOENT', 'utimensat', dangling));
+      api.utimens(dangling, 5n, 6n, true);
+      assert.equal(fs.lstatSync(dangling, { bigint: true }).mtimeNs, 6n);
+    });
+
+    it('rejects bad argument types', () => {
+      assert.throws(() => api.utimens('/tmp/x', 1 as unknown as bigint, 1n, false), TypeError);
+      assert.throws(() => api.utimens('/tmp/x', 1n, 1n, 'yes' as unknown as boolean), TypeError);
+      assert.throws(() => api.utimens('/tmp/x', 1n << 63n, 1n, false), RangeError);
+    });
+  });
+}
+
+describe('st_rdev encoding helpers', () => {
+  it('splitDev/makeDev match glibc major()/minor()/makedev()', () => {
+    assert.deepEqual(splitDev(0x0103n), { major: 1n, minor: 3n });
+    assert.equal(makeDev(259n, 70000n), 0x11110370n);
+    assert.deepEqual(splitDev(0x11110370n), { major: 259n, minor: 70000n });
+    for (const [ma, mi] of [
+      [0n, 0n],
+      [4095n, 1048575n],
+      [0xfffff000n, 0xffffff00n],
+      [0xffffffffn, 0xffffffffn],
+    ]) {
+      assert.deepEqual(splitDev(makeDev(ma, mi)), { major: ma, minor: mi });
+    }
+  });
+});
