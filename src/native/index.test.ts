@@ -1,6 +1,6 @@
 /** The loader: which implementation `native` is, CAIRN_NATIVE=0, repo root lookup, silence. */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,12 +15,9 @@ function runLoader(env: Record<string, string | undefined>): { stdout: string; s
   const script = `const m = await import(${JSON.stringify(indexUrl)}); process.stdout.write(m.native.kind);`;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
-  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    encoding: 'utf8',
-  });
-  return { stdout: out, stderr: '' };
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: childEnv, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return { stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('native loader', () => {
@@ -56,8 +53,10 @@ describe('native loader', () => {
   it('CAIRN_NATIVE=0 forces the fallback; nothing is printed either way', () => {
     const forced = runLoader({ CAIRN_NATIVE: '0' });
     assert.equal(forced.stdout, 'fallback');
+    assert.equal(forced.stderr, '');
     const normal = runLoader({ CAIRN_NATIVE: undefined });
     assert.equal(normal.stdout, loadAddon() !== undefined ? 'native' : 'fallback');
+    assert.equal(normal.stderr, '');
   });
 
   it('exposes every NativeApi member as a function in both', () => {
