@@ -22,7 +22,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 # npm ci runs our install script; make sure the addon really exists (the fallback is tested too).
-[ -f native/build/Release/cairn_native.node ] || npx --no-install node-gyp rebuild --directory native
+[ -f native/build/Release/cairn_native.node ] || npm run install --silent
 
 npm run build --silent
 npm run build:tests --silent

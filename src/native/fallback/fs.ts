@@ -67,9 +67,8 @@ function checkPath(p: unknown): asserts p is string {
 }
 
 function checkMode(mode: unknown): asserts mode is number {
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0xffffffff) {
-    throw new TypeError('mode must be an integer in 0..2^32-1');
-  }
+  if (typeof mode !== 'number' || !Number.isInteger(mode)) throw new TypeError('mode must be an integer');
+  if (mode < 0 || mode > 0xffffffff) throw new RangeError('mode must be in 0..2^32-1');
 }
 
 const INT64_MIN = -(2n ** 63n);

@@ -26,6 +26,7 @@ function load32(b: Uint8Array, i: number): number {
 
 /** The 16-byte Poly1305 tag of msg under the 32-byte one-time key r || s (r is clamped here). */
 export function poly1305(key: Uint8Array, msg: Uint8Array): Buffer {
+  if (!(key instanceof Uint8Array) || !(msg instanceof Uint8Array)) throw new TypeError('poly1305: key and msg must be Uint8Arrays');
   if (key.length !== 32) throw new RangeError(`poly1305: key must be 32 bytes, got ${key.length}`);
 
   // r, clamped (RFC 8439 §2.5.1), split into 22-bit limbs. r < 2^124, so r5 has at most 14 bits.
