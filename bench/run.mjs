@@ -31,6 +31,8 @@ function usage(code) {
   --work DIR       scratch space for repositories and restores (default bench/out/work)
   --out DIR        results directory (default bench/out)
   --variants       also run cairn with --chunker rabin
+  --keep-going     when a command fails, report it, skip the rest of that tool's run and go on
+                   with the other runs (the script still exits 1 at the end); default: stop at once
   --no-verify      skip the (untimed) check that each restore matches the dataset byte for byte
   --timeout SEC    kill and fail a command that runs longer than this (default 3600)
   --profile        after the benchmark, CPU-profile one cairn initial backup (bench/out/prof)
@@ -49,7 +51,7 @@ function parseArgs(argv) {
     data: path.join(BENCH_DIR, 'out', 'data'),
     work: path.join(BENCH_DIR, 'out', 'work'),
     out: path.join(BENCH_DIR, 'out'),
-    variants: false, verify: true, timeout: 3600, profile: false, profileOnly: false,
+    variants: false, verify: true, timeout: 3600, profile: false, profileOnly: false, keepGoing: false,
     restic: 'restic', cairn: null, freeze: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -74,6 +76,7 @@ function parseArgs(argv) {
       case '--out': o.out = path.resolve(val()); break;
       case '--variants': o.variants = true; break;
       case '--no-verify': o.verify = false; break;
+      case '--keep-going': o.keepGoing = true; break;
       case '--timeout': o.timeout = num(); break;
       case '--profile': o.profile = true; break;
       case '--profile-only': o.profile = true; o.profileOnly = true; break;
@@ -424,6 +427,7 @@ async function measure(label, argv, { env, logDir, timeoutS }) {
   if (code !== 0 || timedOut || !Number.isFinite(maxRssKiB)) {
     info.stdoutTail = stdout.slice(-4000);
     info.stderr = stderr.slice(-8000);
+    info.stderrHead = stderr.length > 8000 ? stderr.slice(0, 2000) : '';
     throw new CommandFailed(info);
   }
   info.stdout = stdout;
@@ -511,7 +515,7 @@ const OPS = [
   { key: 'restore', title: 'restore latest' },
 ];
 
-async function runTool(o, tool, run, dataTree, manifest, samples) {
+async function runTool(o, tool, run, dataTree, manifest, samples, failures) {
   const dir = path.join(o.work, `${tool.name}-run${run}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -528,15 +532,27 @@ async function runTool(o, tool, run, dataTree, manifest, samples) {
     progress(`  ${label.padEnd(34)} ${r.wallS.toFixed(2).padStart(8)} s  ${fmtMiB(r.maxRssKiB * 1024).padStart(7)} MiB  (user ${r.userS.toFixed(1)} s, sys ${r.sysS.toFixed(1)} s)`);
     return sample;
   };
-  await step('init', tool.init);
-  const b1 = await step('backup', ['backup', dataTree]);
-  const b2 = await step('incremental', ['backup', dataTree]);
   const warnings = [];
-  if (b1.summary.filesNew !== manifest.files) warnings.push(`initial backup reported ${b1.summary.filesNew} new files, dataset has ${manifest.files}`);
-  if (b2.summary.filesUnmodified !== manifest.files) warnings.push(`incremental backup reported ${b2.summary.filesUnmodified} unmodified files of ${manifest.files} (parent snapshot not used?)`);
-  fs.mkdirSync(target);
-  await step('restore', ['restore', 'latest', '--target', target]);
   let verify = null;
+  try {
+    await step('init', tool.init);
+    const b1 = await step('backup', ['backup', dataTree]);
+    if (b1.summary.filesNew !== manifest.files) warnings.push(`initial backup reported ${b1.summary.filesNew} new files, dataset has ${manifest.files}`);
+    const b2 = await step('incremental', ['backup', dataTree]);
+    if (b2.summary.filesUnmodified !== manifest.files) warnings.push(`incremental backup reported ${b2.summary.filesUnmodified} unmodified files of ${manifest.files} (parent snapshot not used?)`);
+    fs.mkdirSync(target);
+    await step('restore', ['restore', 'latest', '--target', target]);
+  } catch (e) {
+    if (!(e instanceof CommandFailed)) throw e;
+    const i = e.info;
+    const f = { tool: tool.name, run, op: i.label.split('-').pop(), label: i.label, argv: i.argv, exit: i.exit, timedOut: i.timedOut, wallS: i.wallS, maxRssKiB: i.maxRssKiB, stderrHead: i.stderrHead, stderrTail: i.stderr, stdoutTail: i.stdoutTail, stderrFile: i.stderrFile, stdoutFile: i.stdoutFile };
+    failures.push(f);
+    reportFailure(f, o);
+    if (!o.keepGoing) throw e;
+    progress(`  --keep-going: skipping the rest of ${tool.name} run ${run}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { tool: tool.name, run, warnings, verify, failed: f.label };
+  }
   if (o.verify) {
     const got = scanTree(path.join(target, dataTree));
     verify = { ok: got.digest === manifest.digest, files: got.files, bytes: got.bytes };
@@ -546,6 +562,16 @@ async function runTool(o, tool, run, dataTree, manifest, samples) {
   fs.rmSync(dir, { recursive: true, force: true });
   sync();
   return { tool: tool.name, run, warnings, verify };
+}
+
+function reportFailure(f, o) {
+  const lines = (f.stderrTail || '').split('\n');
+  console.error(`\nbench: FAILED: ${f.label} ${f.timedOut ? `timed out after ${o.timeout} s` : `exited with ${f.exit}`} after ${f.wallS.toFixed(1)} s` +
+    (Number.isFinite(f.maxRssKiB) ? `, peak RSS ${fmtMiB(f.maxRssKiB * 1024)} MiB` : ''));
+  console.error(`command: ${f.argv.join(' ')}`);
+  if (f.stderrHead) console.error(`--- stderr, first 2000 characters ---\n${f.stderrHead}\n[...]`);
+  console.error(`--- stderr, last ${lines.length} lines of at most 8000 characters (all of it: ${f.stderrFile}) ---\n${f.stderrTail || '(empty)'}`);
+  console.error(`--- stdout tail (${f.stdoutFile}) ---\n${f.stdoutTail || '(empty)'}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -579,15 +605,18 @@ function computeMedians(samples, toolNames) {
   return med;
 }
 
-function comparisons(med, variant) {
+function comparisons(med, variant, failures) {
   const rows = [];
   for (const op of OPS) {
     const r = med.restic?.[op.key], c = med[variant]?.[op.key];
-    if (!r || !c) continue;
+    const failed = (t) => failures.filter((f) => f.tool === t && f.op === op.key).length;
+    if (!r && !c && !failed('restic') && !failed(variant)) continue;
+    const ok = r && c && !failed('restic') && !failed(variant);
     rows.push({
       op: op.key, title: op.title,
-      resticS: r.wallS, cairnS: c.wallS, ratio: c.wallS / r.wallS,
-      resticRssMiB: r.maxRssMiB, cairnRssMiB: c.maxRssMiB, rssRatio: c.maxRssMiB / r.maxRssMiB,
+      resticS: r?.wallS ?? null, cairnS: c?.wallS ?? null, ratio: ok ? c.wallS / r.wallS : null,
+      resticRssMiB: r?.maxRssMiB ?? null, cairnRssMiB: c?.maxRssMiB ?? null, rssRatio: ok ? c.maxRssMiB / r.maxRssMiB : null,
+      resticN: r?.n ?? 0, cairnN: c?.n ?? 0, resticFailed: failed('restic'), cairnFailed: failed(variant),
     });
   }
   return rows;
@@ -596,12 +625,19 @@ function comparisons(med, variant) {
 function evaluateTargets(rows, runs) {
   const by = Object.fromEntries(rows.map((r) => [r.op, r]));
   const t = [];
-  const add = (name, value, limit) => t.push({ name, value, limit, pass: value != null && value <= limit });
-  add('initial backup time ≤ 0.5× restic', by.backup?.ratio ?? null, 0.5);
-  add('restore time ≤ 0.5× restic', by.restore?.ratio ?? null, 0.5);
-  add('unchanged incremental time ≤ 1.0× restic', by.incremental?.ratio ?? null, 1.0);
+  const failedNote = (ops) => {
+    const f = ops.filter((k) => by[k]?.cairnFailed || by[k]?.resticFailed);
+    return f.length ? `failed: ${f.join(', ')}` : undefined;
+  };
+  const add = (name, value, limit, ops) => {
+    const failed = failedNote(ops);
+    t.push({ name, value, limit, pass: value != null && value <= limit && !failed, ...(failed ? { failed } : {}) });
+  };
+  add('initial backup time ≤ 0.5× restic', by.backup?.ratio ?? null, 0.5, ['backup']);
+  add('restore time ≤ 0.5× restic', by.restore?.ratio ?? null, 0.5, ['restore']);
+  add('unchanged incremental time ≤ 1.0× restic', by.incremental?.ratio ?? null, 1.0, ['incremental']);
   const rss = ['backup', 'incremental', 'restore'].map((k) => by[k]?.rssRatio).filter((x) => x != null);
-  add('peak RSS ≤ 2× restic (worst of backup, incremental, restore)', rss.length ? Math.max(...rss) : null, 2.0);
+  add('peak RSS ≤ 2× restic (worst of backup, incremental, restore)', rss.length ? Math.max(...rss) : null, 2.0, ['backup', 'incremental', 'restore']);
   if (runs < 3) for (const x of t) x.note = `only ${runs} run(s): not a valid median of ≥ 3`;
   return t;
 }
@@ -610,7 +646,10 @@ const f2 = (x) => (x == null ? 'n/a' : x.toFixed(2));
 const f1 = (x) => (x == null ? 'n/a' : x.toFixed(1));
 
 function tableRows(rows) {
-  return rows.map((r) => [r.title, f2(r.resticS), f2(r.cairnS), `${f2(r.ratio)}×`, f1(r.resticRssMiB), f1(r.cairnRssMiB), `${f2(r.rssRatio)}×`]);
+  const cell = (v, fmt, failed, n) => (failed ? `FAILED ${failed}×${n ? ` (ok ${n}: ${fmt(v)})` : ''}` : fmt(v));
+  const ratio = (v) => (v == null ? 'n/a' : `${f2(v)}×`);
+  return rows.map((r) => [r.title, cell(r.resticS, f2, r.resticFailed, r.resticN), cell(r.cairnS, f2, r.cairnFailed, r.cairnN), ratio(r.ratio),
+    cell(r.resticRssMiB, f1, r.resticFailed, r.resticN), cell(r.cairnRssMiB, f1, r.cairnFailed, r.cairnN), ratio(r.rssRatio)]);
 }
 
 function header(variant) {
@@ -627,8 +666,13 @@ function mdTable(head, body) {
   return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
+function targetText(t) {
+  const notes = [t.failed, t.note].filter(Boolean);
+  return `${t.name}: ${t.value == null ? 'n/a' : t.value.toFixed(2) + '×'}${notes.length ? ` (${notes.join('; ')})` : ''}`;
+}
+
 function targetLines(targets) {
-  return targets.map((t) => `${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value == null ? 'n/a' : t.value.toFixed(2) + '×'}${t.note ? ` (${t.note})` : ''}`);
+  return targets.map((t) => `${t.pass ? 'PASS' : 'FAIL'}  ${targetText(t)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -704,6 +748,14 @@ function writeResults(o, results) {
   return file;
 }
 
+/** First and last line of a failed command's stderr, for one-line reports. */
+function stderrGist(f) {
+  const lines = `${f.stderrHead || ''}\n${f.stderrTail || ''}`.trim().split('\n').filter(Boolean);
+  if (!lines.length) return '(no stderr)';
+  const first = lines[0].slice(0, 300), last = lines[lines.length - 1].slice(0, 300);
+  return first === last ? first : `${first} … ${last}`;
+}
+
 function markdown(results) {
   const m = results.machine;
   const lines = [];
@@ -721,8 +773,11 @@ function markdown(results) {
   lines.push('');
   lines.push('Targets:');
   lines.push('');
-  for (const t of results.targets) lines.push(`- ${t.pass ? '✅' : '❌'} ${t.name}: ${t.value == null ? 'n/a' : t.value.toFixed(2) + '×'}${t.note ? ` (${t.note})` : ''}`);
-  const warnings = results.checks.flatMap((c) => c.warnings.map((w) => `${c.tool} run ${c.run}: ${w}`));
+  for (const t of results.targets) lines.push(`- ${t.pass ? '✅' : '❌'} ${targetText(t)}`);
+  const warnings = [
+    ...results.failures.map((f) => `${f.tool} run ${f.run}: \`${f.op}\` ${f.timedOut ? 'timed out' : `exited with ${f.exit}`}: ${stderrGist(f)}`),
+    ...results.checks.flatMap((c) => c.warnings.map((w) => `${c.tool} run ${c.run}: ${w}`)),
+  ];
   if (warnings.length) {
     lines.push('', 'Warnings:', '');
     for (const w of warnings) lines.push(`- ${w}`);
@@ -770,35 +825,30 @@ async function main() {
   const list = tools(o);
   const samples = [];
   const checks = [];
+  const failures = [];
   const results = {
     schema: 'cairn-bench/1',
     machine,
     config: { runs: o.runs, scale: o.scale, seed: o.seed, variants: o.variants, verify: o.verify, order: 'interleaved: run r of every tool, then run r+1', cache: 'warm (one untimed cat of the dataset before run 1)', password: 'same for all tools', repositoryVersion: 2, commands: Object.fromEntries(list.map((t) => [t.name, { bin: t.bin, init: t.init }])) },
-    samples, checks, medians: null, comparisons: null, targets: null, failure: null,
+    samples, checks, failures, medians: null, comparisons: null, targets: null,
   };
   const finish = () => {
     const names = list.map((t) => t.name);
     results.medians = computeMedians(samples, names);
-    results.comparisons = Object.fromEntries(names.filter((n) => n !== 'restic').map((n) => [n, comparisons(results.medians, n)]));
+    results.comparisons = Object.fromEntries(names.filter((n) => n !== 'restic').map((n) => [n, comparisons(results.medians, n, failures)]));
     results.targets = evaluateTargets(results.comparisons.cairn ?? [], o.runs);
   };
 
   try {
     for (let run = 1; run <= o.runs; run++) {
       progress(`\nrun ${run}/${o.runs}`);
-      for (const tool of list) checks.push(await runTool(o, tool, run, dataTree, manifest, samples));
+      for (const tool of list) checks.push(await runTool(o, tool, run, dataTree, manifest, samples, failures));
     }
   } catch (e) {
     if (!(e instanceof CommandFailed)) throw e;
-    const i = e.info;
-    results.failure = { label: i.label, argv: i.argv, exit: i.exit, timedOut: i.timedOut, wallS: i.wallS, stderr: i.stderr, stdoutTail: i.stdoutTail };
     finish();
     const file = writeResults(o, results);
-    console.error(`\nbench: FAILED: ${i.label} ${i.timedOut ? `timed out after ${o.timeout} s` : `exited with ${i.exit}`} after ${i.wallS.toFixed(1)} s`);
-    console.error(`command: ${i.argv.join(' ')}`);
-    console.error(`--- stderr (${i.stderrFile}) ---\n${i.stderr || '(empty)'}`);
-    console.error(`--- stdout tail (${i.stdoutFile}) ---\n${i.stdoutTail || '(empty)'}`);
-    console.error(`partial results: ${file}`);
+    console.error(`partial results: ${file} (use --keep-going to measure the rest anyway)`);
     process.exit(1);
   }
 
@@ -814,15 +864,18 @@ async function main() {
   }
   progress('\nTargets:');
   for (const l of targetLines(results.targets)) progress('  ' + l);
-  const warnings = checks.flatMap((c) => c.warnings.map((w) => `${c.tool} run ${c.run}: ${w}`));
+  const warnings = [
+    ...failures.map((f) => `${f.tool} run ${f.run}: ${f.op} ${f.timedOut ? 'timed out' : `exited with ${f.exit}`}: ${stderrGist(f)} (full output: ${f.stderrFile})`),
+    ...checks.flatMap((c) => c.warnings.map((w) => `${c.tool} run ${c.run}: ${w}`)),
+  ];
   if (warnings.length) {
-    progress('\nWarnings:');
+    progress('\nFailures and warnings:');
     for (const w of warnings) progress('  ' + w);
   }
   progress(`\nwrote ${file}, ${path.join(o.out, 'latest.json')}, ${path.join(o.out, 'latest.md')}`);
 
   if (o.profile) await profileRun(o, dataTree);
-  if (warnings.length) process.exitCode = 1; // a wrong restore or a missed parent is a failure, not a footnote
+  if (warnings.length) process.exitCode = 1; // a failed command, a wrong restore or a missed parent is a failure, not a footnote
 }
 
 main().catch((e) => {

@@ -121,3 +121,25 @@ export function formatDuration(ms: number): string {
   const sec = s % 60;
   return h ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
 }
+
+/**
+ * Runs work with an AbortSignal that fires on SIGINT/SIGTERM, so engines stop cleanly and release
+ * their repository locks (restic 0.14 refuses exclusive operations while a lock file is left).
+ * A second signal kills the process the default way.
+ */
+export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    controller.abort(new CairnError('CANCELLED', `interrupted by ${sig}`));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { openRepository, backup, type BackupResult } from '../../engine/index.js';
 import { CairnError } from '../../core/errors.js';
 import type { BackupProgress, Reporter } from '../../core/reporter.js';
-import { EXIT, err, formatBytes, formatDuration, out, parseDuration, repoAccess, type GlobalOptions } from '../context.js';
+import { EXIT, err, formatBytes, formatDuration, out, parseDuration, repoAccess, withInterrupt, type GlobalOptions } from '../context.js';
 
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
@@ -87,13 +87,9 @@ export function register(program: Command, g: () => GlobalOptions): void {
         },
         item: gopts.verbose && gopts.verbose > 1 && !gopts.json ? (action, path) => out(`${action.padEnd(10)} ${path}`) : undefined,
       };
-      const controller = new AbortController();
-      const onSignal = () => controller.abort(new CairnError('CANCELLED', 'interrupted'));
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
       let r: BackupResult;
       try {
-        r = await backup(repo, {
+        r = await withInterrupt((signal) => backup(repo, {
           paths: all,
           tags: o.tag.flatMap((t) => t.split(',')).filter(Boolean),
           host: o.host,
@@ -111,11 +107,9 @@ export function register(program: Command, g: () => GlobalOptions): void {
           retryLockMs: gopts.retryLock ? parseDuration(gopts.retryLock) : undefined,
           noLock: gopts.noLock,
           reporter,
-          signal: controller.signal,
-        });
+          signal,
+        }));
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
         if (tty && lastLine) process.stderr.write('\r' + ' '.repeat(lastLine) + '\r');
       }
       const s = r.summary;

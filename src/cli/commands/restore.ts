@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openRepository, restore } from '../../engine/index.js';
 import { CairnError } from '../../core/errors.js';
-import { EXIT, err, formatBytes, formatDuration, out, repoAccess, type GlobalOptions } from '../context.js';
+import { EXIT, err, formatBytes, formatDuration, out, repoAccess, withInterrupt, type GlobalOptions } from '../context.js';
 
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
@@ -25,7 +25,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const gopts = g();
       if (!o.target) throw new CairnError('INVALID_ARGUMENT', 'please specify a target directory with --target');
       const repo = await openRepository(repoAccess(gopts));
-      const r = await restore(repo, {
+      const r = await withInterrupt((signal) => restore(repo, {
         snapshot,
         target: o.target,
         includes: o.include,
@@ -35,10 +35,11 @@ export function register(program: Command, g: () => GlobalOptions): void {
         dryRun: o.dryRun,
         filter: { hosts: o.host, paths: o.path, tags: o.tag.map((t) => t.split(',')) },
         noLock: gopts.noLock,
+        signal,
         reporter: {
           itemError: (p, e) => (gopts.json ? err(JSON.stringify({ message_type: 'error', error: { message: e.message }, item: p })) : err(`error restoring ${p}: ${e.message}`)),
         },
-      });
+      }));
       if (gopts.json) {
         out(JSON.stringify({ message_type: 'summary', snapshot_id: r.snapshotId, files_restored: r.files, dirs_restored: r.dirs, other_restored: r.others, bytes_restored: r.bytes, errors: r.errors, verified: r.verified, warnings: r.warnings.length ? r.warnings : undefined, dry_run: o.dryRun || undefined, seconds_elapsed: r.durationMs / 1000 }));
       } else if (!gopts.quiet) {
