@@ -154,7 +154,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
 
   const target = await RestoreTarget.open(opts.target, { create: true });
   const ow = { overwrite: opts.overwrite ?? true };
-  const handles = new Map<number, FileHandle>();
+  const handles = new HandleCache(target, 64);
   const warn = (w: string[]) => {
     for (const x of w) {
       if (summary.warnings.length < 100) summary.warnings.push(x);
@@ -199,16 +199,17 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
             summary.files++;
             break;
           }
+          // Create (and size, for sparse output) now, but do not keep the file open: a snapshot
+          // can hold millions of files; blobs reopen them through a small handle cache.
           const h = await target.createFile(e.rel, ow);
-          const size = n.size ?? 0;
-          if (opts.sparse && size > 0) await h.truncate(size);
-          summary.files++;
-          if (e.remaining === 0) {
+          try {
+            const size = n.size ?? 0;
+            if (opts.sparse && size > 0) await h.truncate(size);
+          } finally {
             await h.close();
-            await applyMeta(i);
-          } else {
-            handles.set(i, h);
           }
+          summary.files++;
+          if (e.remaining === 0) await applyMeta(i);
           break;
         }
         case 'symlink':
@@ -245,16 +246,18 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   const writeBlob = async (pb: PlannedBlob, plain: Buffer) => {
     for (const t of pb.targets) {
       if (failed.has(t.entry)) continue;
-      const h = handles.get(t.entry);
-      if (!h) continue;
+      const e = plan.entries[t.entry]!;
       try {
-        if (opts.sparse) await writeSparse(h, plain, t.fileOffset);
-        else await writeFully(h, plain, t.fileOffset);
+        const h = await handles.acquire(t.entry, e.rel);
+        try {
+          if (opts.sparse) await writeSparse(h, plain, t.fileOffset);
+          else await writeFully(h, plain, t.fileOffset);
+        } finally {
+          handles.release(t.entry);
+        }
         summary.bytes += plain.length;
-        const e = plan.entries[t.entry]!;
         if (--e.remaining === 0) {
-          handles.delete(t.entry);
-          await h.close();
+          await handles.close(t.entry);
           await applyMeta(t.entry);
         }
       } catch (err) {
@@ -294,9 +297,12 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
       i = j;
     }
   });
-  for (const [i, h] of handles) {
-    await h.close().catch(() => undefined);
-    if (!failed.has(i)) fail(i, new CairnError('INTERNAL', 'file content incomplete'));
+  await handles.closeAll();
+  for (let i = 0; i < plan.entries.length; i++) {
+    const e = plan.entries[i]!;
+    if (e.node.type === 'file' && e.linkTo === undefined && e.remaining > 0 && !failed.has(i)) {
+      fail(i, new CairnError('INTERNAL', 'file content incomplete'));
+    }
   }
 
   // 3. Directory metadata last, deepest first, so restoring contents does not change it again.
@@ -313,6 +319,62 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     summary.warnings.unshift(`ownership of ${ownersSkipped} entries not restored: restoring owners needs root (running as uid ${euid})`);
   }
   return summary;
+}
+
+/**
+ * Open files being written, bounded: a file is opened when one of its blobs arrives and kept open
+ * while more are expected, but at most `limit` handles stay open (least recently used idle ones are
+ * closed and reopened later), so restores of huge trees never run out of file descriptors.
+ */
+class HandleCache {
+  private readonly open = new Map<number, { h: FileHandle; users: number }>();
+
+  constructor(private readonly target: RestoreTarget, private readonly limit: number) {}
+
+  async acquire(i: number, rel: Buffer[]): Promise<FileHandle> {
+    let slot = this.open.get(i);
+    if (slot) {
+      this.open.delete(i); // re-insert: Map order is our LRU order
+      this.open.set(i, slot);
+    } else {
+      await this.evict();
+      slot = { h: await this.target.openFile(rel), users: 0 };
+      const raced = this.open.get(i);
+      if (raced) {
+        await slot.h.close();
+        slot = raced;
+      } else this.open.set(i, slot);
+    }
+    slot.users++;
+    return slot.h;
+  }
+
+  release(i: number): void {
+    const slot = this.open.get(i);
+    if (slot) slot.users--;
+  }
+
+  async close(i: number): Promise<void> {
+    const slot = this.open.get(i);
+    if (!slot || slot.users > 0) return;
+    this.open.delete(i);
+    await slot.h.close();
+  }
+
+  private async evict(): Promise<void> {
+    if (this.open.size < this.limit) return;
+    for (const [i, slot] of this.open) {
+      if (slot.users > 0) continue;
+      this.open.delete(i);
+      await slot.h.close().catch(() => undefined);
+      if (this.open.size < this.limit) return;
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    for (const slot of this.open.values()) await slot.h.close().catch(() => undefined);
+    this.open.clear();
+  }
 }
 
 async function writeFully(h: FileHandle, buf: Buffer, position: number): Promise<void> {

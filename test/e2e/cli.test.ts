@@ -160,3 +160,26 @@ test('locked repository and corrupted pack: one clear line, distinct exit codes'
     d.cleanup();
   }
 });
+
+test('restore of more files than the file-descriptor limit (handles are bounded)', async (t) => {
+  if (spawnSync('prlimit', ['--version']).status !== 0) {
+    if (process.env.CI) throw new Error('prlimit (util-linux) is missing');
+    t.skip('prlimit not installed');
+    return;
+  }
+  const d = tempDir();
+  try {
+    const src = path.join(d.dir, 'many');
+    fs.mkdirSync(src);
+    for (let i = 0; i < 2500; i++) fs.writeFileSync(path.join(src, `f${i}`), `file ${i}\n`);
+    const env = { RESTIC_REPOSITORY: path.join(d.dir, 'repo'), RESTIC_PASSWORD: 'fd' };
+    mustOk(await cairn(['init'], { env }), 'init');
+    mustOk(await cairn(['backup', 'many'], { env, cwd: d.dir }), 'backup');
+    const target = path.join(d.dir, 'restore');
+    const r = spawnSync('prlimit', ['--nofile=1024:1024', process.execPath, path.resolve('dist/cli.js'), 'restore', 'latest', '--target', target], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.readdirSync(path.join(target, 'many')).length, 2500);
+  } finally {
+    d.cleanup();
+  }
+});
