@@ -72,7 +72,8 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const tty = process.stderr.isTTY && !gopts.json && !gopts.quiet;
       let lastLine = 0;
       const reporter: Reporter = {
-        progress: (p) => {
+        // no progress consumer when nobody looks: that also spares the scanner's second walk
+        progress: !tty && !gopts.json ? undefined : (p) => {
           if (gopts.json) out(JSON.stringify(statusJson(p)));
           else if (tty) {
             const line = progressLine(p);
