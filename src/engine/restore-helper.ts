@@ -89,6 +89,8 @@ export interface RestoreHelperOptions {
   signal?: AbortSignal;
   clock?: Clock;
   report?: (event: RestoreHelperEvent) => void;
+  /** Removes one marker directory recursively (default: fs.rm); a seam for tests. */
+  removeDir?: (dir: string) => Promise<void>;
 }
 
 export interface RestoreHelperResult {
@@ -109,6 +111,7 @@ export async function runRestoreHelper(o: RestoreHelperOptions): Promise<Restore
   const reminderMs = o.reminderMs ?? DEFAULT_REMINDER_MS;
   const clock = o.clock ?? systemClock;
   const report = o.report ?? (() => {});
+  const removeDir = o.removeDir ?? ((p: string) => fsp.rm(p, { recursive: true, force: true }));
   if (!(intervalMs > 0)) throw new CairnError('INVALID_ARGUMENT', `poll interval must be positive, got ${intervalMs} ms`);
 
   let lastKey: string | undefined;
@@ -137,7 +140,7 @@ export async function runRestoreHelper(o: RestoreHelperOptions): Promise<Restore
   for (const volume of scan.volumes) {
     const markerDir = path.join(dir, volume, MARKER_DIR);
     try {
-      await fsp.rm(markerDir, { recursive: true, force: true });
+      await removeDir(markerDir);
       report({ type: 'removed', volume, path: markerDir });
     } catch (e) {
       removeFailures.push(volume);
