@@ -25,8 +25,11 @@ export interface InformerOptions {
   maxBackoffMs?: number;
 }
 
-export class Informer<T extends k8s.KubernetesObject> {
-  private readonly lw: k8s.ListWatch<T>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyObject = any;
+
+export class Informer<T extends object> {
+  private readonly lw: k8s.ListWatch<AnyObject>;
   private stopped = false;
   private backoff: number;
   private errorsSinceStart = 0;
@@ -38,12 +41,12 @@ export class Informer<T extends k8s.KubernetesObject> {
   constructor(
     kc: k8s.KubeConfig,
     path: string,
-    listFn: () => Promise<k8s.KubernetesListObject<T>>,
+    listFn: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>,
     private readonly opts: InformerOptions,
   ) {
     this.backoff = opts.minBackoffMs ?? 1000;
     // makeInformer cannot pass a field selector; it builds exactly this ListWatch otherwise.
-    this.lw = new k8s.ListWatch<T>(path, new k8s.Watch(kc), listFn, false, opts.labelSelector, opts.fieldSelector);
+    this.lw = new k8s.ListWatch<AnyObject>(path, new k8s.Watch(kc), listFn as () => Promise<k8s.KubernetesListObject<AnyObject>>, false, opts.labelSelector, opts.fieldSelector);
     this.lw.on('error', (err: unknown) => this.onError(err));
   }
 
@@ -89,10 +92,10 @@ export class Informer<T extends k8s.KubernetesObject> {
   }
 
   list(): readonly T[] {
-    return this.lw.list();
+    return this.lw.list() as T[];
   }
 
   get(name: string, namespace?: string): T | undefined {
-    return this.lw.get(name, namespace);
+    return this.lw.get(name, namespace) as T | undefined;
   }
 }

@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import { CairnError } from '../../core/errors.js';
+import { Agent, AGENT_DEFAULTS, AgentState, MIN_PROGRESS_INTERVAL_MS, loadKubeConfig, metricsObserver, positiveInt, type AgentConfig, type KopiaItems } from '../../agent/index.js';
+import { createObservability, createLogger, parseLogFormat, toLoggerPort } from '../../agent/observability/index.js';
+import { parseDuration, type GlobalOptions } from '../context.js';
+
+interface AgentFlags {
+  kubeconfig?: string;
+  nodeName?: string;
+  namespace?: string;
+  hostPodsDir: string;
+  metricsAddress: string;
+  concurrency?: string;
+  perRepositoryConcurrency?: string;
+  nodeAgentConfigmap?: string;
+  kopiaItems: string;
+  progressInterval: string;
+  resyncInterval: string;
+  shutdownGrace: string;
+  initRepositories: boolean;
+  logLevel: string;
+  logFormat: string;
+  credentialsDir: string;
+}
+
+export function buildConfig(o: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig {
+  const nodeName = o.nodeName ?? env.NODE_NAME;
+  if (!nodeName) throw new CairnError('INVALID_ARGUMENT', 'no node name: use --node-name or set NODE_NAME (fieldRef spec.nodeName)');
+  if (o.kopiaItems !== 'fail' && o.kopiaItems !== 'ignore') throw new CairnError('INVALID_ARGUMENT', `--kopia-items must be fail or ignore, got ${JSON.stringify(o.kopiaItems)}`);
+  const progressIntervalMs = parseDuration(o.progressInterval);
+  if (progressIntervalMs < MIN_PROGRESS_INTERVAL_MS) throw new CairnError('INVALID_ARGUMENT', `--progress-interval must be at least ${MIN_PROGRESS_INTERVAL_MS / 1000}s`);
+  return {
+    kubeconfig: o.kubeconfig,
+    nodeName,
+    namespace: o.namespace ?? env.VELERO_NAMESPACE ?? AGENT_DEFAULTS.namespace,
+    hostPodsDir: o.hostPodsDir,
+    metricsAddress: o.metricsAddress,
+    concurrency: positiveInt(o.concurrency, '--concurrency') ?? AGENT_DEFAULTS.concurrency,
+    perRepoConcurrency: positiveInt(o.perRepositoryConcurrency, '--per-repository-concurrency') ?? positiveInt(o.concurrency, '--concurrency') ?? AGENT_DEFAULTS.perRepoConcurrency,
+    nodeAgentConfigMap: o.nodeAgentConfigmap || undefined,
+    kopiaItems: o.kopiaItems as KopiaItems,
+    progressIntervalMs,
+    resyncIntervalMs: parseDuration(o.resyncInterval),
+    shutdownGraceMs: parseDuration(o.shutdownGrace),
+    initRepositories: o.initRepositories,
+    logLevel: o.logLevel,
+    credentialsDir: o.credentialsDir,
+  };
+}
+
+export function register(program: Command, _g: () => GlobalOptions): void {
+  program
+    .command('agent')
+    .description("node agent for Velero's pod volume backups and restores (restic uploader): runs on every node as a DaemonSet")
+    .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, else the in-cluster service account)')
+    .option('--node-name <name>', 'this node (default: $NODE_NAME)')
+    .option('--namespace <ns>', 'Velero namespace (default: $VELERO_NAMESPACE, else velero)')
+    .option('--host-pods-dir <dir>', "where the kubelet pods directory is mounted", AGENT_DEFAULTS.hostPodsDir)
+    .option('--metrics-address <addr>', 'address of /metrics, /healthz and /readyz ("" disables)', AGENT_DEFAULTS.metricsAddress)
+    .option('--concurrency <n>', 'pod volume backups/restores processed at once on this node (default 1, like Velero)')
+    .option('--per-repository-concurrency <n>', 'items processed at once per repository (default: --concurrency)')
+    .option('--node-agent-configmap <name>', "Velero node-agent ConfigMap; its loadConcurrency sets the node's concurrency")
+    .option('--kopia-items <mode>', 'kopia PVBs/PVRs of this node: fail (this is the only node agent) or ignore (the stock node-agent also runs)', AGENT_DEFAULTS.kopiaItems)
+    .option('--progress-interval <duration>', 'minimum time between progress updates of one object (at least 5s)', '10s')
+    .option('--resync-interval <duration>', 're-examine all cached objects this often', '1m')
+    .option('--shutdown-grace <duration>', 'time SIGTERM leaves for failing running items', '20s')
+    .option('--no-init-repositories', 'never initialise a missing repository a repository CR asks for')
+    .option('--log-level <level>', 'trace, debug, info, warning, error', AGENT_DEFAULTS.logLevel)
+    .option('--log-format <format>', 'json or text', 'json')
+    .option('--credentials-dir <dir>', 'where per-BSL credentials are written (mode 0600)', AGENT_DEFAULTS.credentialsDir)
+    .action(async (o: AgentFlags) => {
+      const config = buildConfig(o, process.env);
+      const kubeConfig = loadKubeConfig(config.kubeconfig);
+      const pinoLogger = createLogger({ level: config.logLevel, format: parseLogFormat(o.logFormat), base: { node: config.nodeName } });
+      const logger = toLoggerPort(pinoLogger);
+      const state = new AgentState();
+      const obs = config.metricsAddress ? await createObservability({ node: config.nodeName, address: config.metricsAddress, state }) : undefined;
+      if (obs) logger.info('serving metrics and probes', { address: `${obs.host}:${obs.port}` });
+      const agent = new Agent({ config, kubeConfig, logger, state, observer: obs ? metricsObserver(obs.metrics) : undefined });
+
+      let stopping: Promise<void> | undefined;
+      const stop = (sig: NodeJS.Signals) => {
+        if (stopping) return;
+        logger.info('received signal, shutting down', { signal: sig });
+        stopping = agent.shutdown().finally(() => obs?.close());
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      await agent.start();
+      // Runs until a signal: the informers' connections and timers keep the event loop alive.
+      await new Promise<void>((resolve) => {
+        const check = setInterval(() => {
+          if (stopping) {
+            clearInterval(check);
+            void stopping.then(resolve, resolve);
+          }
+        }, 100);
+      });
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      process.exitCode = 0;
+    });
+}
