@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { CairnError } from '../../core/errors.js';
-import { Agent, AGENT_DEFAULTS, AgentState, MIN_PROGRESS_INTERVAL_MS, loadKubeConfig, metricsObserver, positiveInt, type AgentConfig, type KopiaItems } from '../../agent/index.js';
-import { createObservability, createLogger, parseLogFormat, toLoggerPort } from '../../agent/observability/index.js';
+// Only the light configuration module is loaded eagerly: every other command would otherwise pay
+// for loading the Kubernetes client and prom-client at startup.
+import { DEFAULTS as AGENT_DEFAULTS, MIN_PROGRESS_INTERVAL_MS, positiveInt, type AgentConfig, type KopiaItems } from '../../agent/config.js';
 import { parseDuration, type GlobalOptions } from '../context.js';
 
 interface AgentFlags {
@@ -69,6 +70,8 @@ export function register(program: Command, _g: () => GlobalOptions): void {
     .option('--log-format <format>', 'json or text', 'json')
     .option('--credentials-dir <dir>', 'where per-BSL credentials are written (mode 0600)', AGENT_DEFAULTS.credentialsDir)
     .action(async (o: AgentFlags) => {
+      const { Agent, AgentState, loadKubeConfig, metricsObserver } = await import('../../agent/index.js');
+      const { createObservability, createLogger, parseLogFormat, toLoggerPort } = await import('../../agent/observability/index.js');
       const config = buildConfig(o, process.env);
       const kubeConfig = loadKubeConfig(config.kubeconfig);
       const pinoLogger = createLogger({ level: config.logLevel, format: parseLogFormat(o.logFormat), base: { node: config.nodeName } });
