@@ -33,6 +33,10 @@ function usage(code) {
   --variants       also run cairn with --chunker rabin
   --keep-going     when a command fails, report it, skip the rest of that tool's run and go on
                    with the other runs (the script still exits 1 at the end); default: stop at once
+  --wait-quiet SEC before each timed command, wait up to SEC seconds for the machine to be idle
+                   (< 10 % CPU used over one second); 0 disables (default 30)
+  --report FILE    only recompute medians, ratios and targets from a results JSON, print them and
+                   write the Markdown next to it (FILE with .md); runs nothing
   --no-verify      skip the (untimed) check that each restore matches the dataset byte for byte
   --timeout SEC    kill and fail a command that runs longer than this (default 3600)
   --profile        after the benchmark, CPU-profile one cairn initial backup (bench/out/prof)
@@ -51,7 +55,7 @@ function parseArgs(argv) {
     data: path.join(BENCH_DIR, 'out', 'data'),
     work: path.join(BENCH_DIR, 'out', 'work'),
     out: path.join(BENCH_DIR, 'out'),
-    variants: false, verify: true, timeout: 3600, profile: false, profileOnly: false, keepGoing: false,
+    variants: false, verify: true, timeout: 3600, profile: false, profileOnly: false, keepGoing: false, waitQuiet: 30,
     restic: 'restic', cairn: null, freeze: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -77,6 +81,8 @@ function parseArgs(argv) {
       case '--variants': o.variants = true; break;
       case '--no-verify': o.verify = false; break;
       case '--keep-going': o.keepGoing = true; break;
+      case '--report': o.report = path.resolve(val()); break;
+      case '--wait-quiet': o.waitQuiet = Number(val()); if (!(o.waitQuiet >= 0)) usage(2); break;
       case '--timeout': o.timeout = num(); break;
       case '--profile': o.profile = true; break;
       case '--profile-only': o.profile = true; o.profileOnly = true; break;
@@ -359,11 +365,13 @@ function ensureDataset(o) {
 // running commands
 
 let currentChild = null;
-process.on('SIGINT', () => {
-  if (currentChild) try { process.kill(-currentChild.pid, 'SIGKILL'); } catch { /* gone */ }
-  console.error('\nbench: interrupted');
-  process.exit(130);
-});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (currentChild) try { process.kill(-currentChild.pid, 'SIGKILL'); } catch { /* gone */ }
+    console.error(`\nbench: ${sig === 'SIGINT' ? 'interrupted' : 'terminated'}`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  });
+}
 
 function progress(msg) {
   process.stdout.write(msg + '\n');
@@ -384,6 +392,19 @@ function sync() {
   spawnSync('sync', [], { stdio: 'ignore' });
 }
 
+/** Busy CPU seconds of the whole machine so far (all cores), from /proc/stat; null if unavailable. */
+const CLK_TCK = Number(sh('getconf', ['CLK_TCK'])) || 100;
+function machineBusyS() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...
+    const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0);
+    return busy / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
 class CommandFailed extends Error {
   constructor(info) {
     super(`${info.label} failed`);
@@ -395,12 +416,29 @@ class CommandFailed extends Error {
  * Runs argv under GNU time, measuring wall time with hrtime and peak RSS / CPU with time's
  * %M (ru_maxrss of the process = its VmHWM at exit, whole process incl. worker threads).
  */
-async function measure(label, argv, { env, logDir, timeoutS }) {
+/** Waits (at most maxS seconds) until the machine is idle over a one-second window; returns the last busy share. */
+async function waitQuiet(maxS) {
+  if (!(maxS > 0)) return null;
+  const cores = os.cpus().length;
+  const deadline = Date.now() + maxS * 1000;
+  let share = null;
+  for (;;) {
+    const b0 = machineBusyS();
+    if (b0 == null) return null;
+    await new Promise((r) => setTimeout(r, 1000));
+    share = (machineBusyS() - b0) / cores;
+    if (share < 0.1 || Date.now() >= deadline) return +share.toFixed(3);
+  }
+}
+
+async function measure(label, argv, { env, logDir, timeoutS, quietS = 0 }) {
   fs.mkdirSync(logDir, { recursive: true });
   const base = path.join(logDir, label.replace(/[^A-Za-z0-9_.-]+/g, '_'));
   const outFile = `${base}.stdout`, errFile = `${base}.stderr`, timeFile = `${base}.time`;
   const outFd = fs.openSync(outFile, 'w'), errFd = fs.openSync(errFile, 'w');
   sync(); // start every timed command with no dirty pages from the one before
+  const busyBefore = await waitQuiet(quietS);
+  const busy0 = machineBusyS();
   const t0 = process.hrtime.bigint();
   const child = spawn(TIME_BIN, ['-f', '%e %M %U %S', '-o', timeFile, ...argv], { stdio: ['ignore', outFd, errFd], env, detached: true });
   currentChild = child;
@@ -414,6 +452,7 @@ async function measure(label, argv, { env, logDir, timeoutS }) {
     child.on('close', (c, sig) => resolve(c ?? sig));
   });
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const busy1 = machineBusyS();
   clearTimeout(timer);
   currentChild = null;
   fs.closeSync(outFd);
@@ -423,7 +462,9 @@ async function measure(label, argv, { env, logDir, timeoutS }) {
   let timeLine = '';
   try { timeLine = fs.readFileSync(timeFile, 'utf8').trim().split('\n').filter(Boolean).pop() ?? ''; } catch { /* killed */ }
   const [eS, maxRssKiB, userS, sysS] = timeLine.split(/\s+/).map(Number);
-  const info = { label, argv, exit: code, wallS, timeWallS: eS, maxRssKiB, userS, sysS, timedOut, stdoutFile: outFile, stderrFile: errFile };
+  // CPU time the rest of the machine used meanwhile (other processes, kernel threads such as writeback)
+  const otherCpuS = busy0 != null && busy1 != null && Number.isFinite(userS) ? Math.max(0, +(busy1 - busy0 - userS - sysS).toFixed(2)) : null;
+  const info = { label, argv, exit: code, wallS, timeWallS: eS, maxRssKiB, userS, sysS, otherCpuS, busyBefore, timedOut, stdoutFile: outFile, stderrFile: errFile };
   if (code !== 0 || timedOut || !Number.isFinite(maxRssKiB)) {
     info.stdoutTail = stdout.slice(-4000);
     info.stderr = stderr.slice(-8000);
@@ -525,11 +566,13 @@ async function runTool(o, tool, run, dataTree, manifest, samples, failures) {
   const logDir = path.join(o.work, 'logs');
   const step = async (op, args) => {
     const label = `${tool.name}-run${run}-${op}`;
-    const r = await measure(label, [...tool.bin, '-r', repo, ...args], { env, logDir, timeoutS: o.timeout });
-    const sample = { tool: tool.name, run, op, wallS: r.wallS, timeWallS: r.timeWallS, maxRssKiB: r.maxRssKiB, userS: r.userS, sysS: r.sysS };
+    const r = await measure(label, [...tool.bin, '-r', repo, ...args], { env, logDir, timeoutS: o.timeout, quietS: o.waitQuiet });
+    const sample = { tool: tool.name, run, op, wallS: r.wallS, timeWallS: r.timeWallS, maxRssKiB: r.maxRssKiB, userS: r.userS, sysS: r.sysS, otherCpuS: r.otherCpuS, busyBefore: r.busyBefore };
+    // more than 10 % of the machine's CPU went to something else while this command ran
+    sample.contended = r.otherCpuS != null && r.otherCpuS > 0.1 * r.wallS * os.cpus().length;
     if (op === 'backup' || op === 'incremental') sample.summary = parseBackupSummary(r.stdout + '\n' + r.stderrText);
     samples.push(sample);
-    progress(`  ${label.padEnd(34)} ${r.wallS.toFixed(2).padStart(8)} s  ${fmtMiB(r.maxRssKiB * 1024).padStart(7)} MiB  (user ${r.userS.toFixed(1)} s, sys ${r.sysS.toFixed(1)} s)`);
+    progress(`  ${label.padEnd(34)} ${r.wallS.toFixed(2).padStart(8)} s  ${fmtMiB(r.maxRssKiB * 1024).padStart(7)} MiB  (user ${r.userS.toFixed(1)} s, sys ${r.sysS.toFixed(1)} s, others ${r.otherCpuS ?? '?'} s)${sample.contended ? '  CONTENDED' : ''}`);
     return sample;
   };
   const warnings = [];
@@ -597,6 +640,7 @@ function computeMedians(samples, toolNames) {
         maxRssMiB: median(ss.map((s) => s.maxRssKiB / 1024)),
         userS: median(ss.map((s) => s.userS)),
         sysS: median(ss.map((s) => s.sysS)),
+        cpuS: median(ss.map((s) => s.userS + s.sysS)),
         minWallS: Math.min(...ss.map((s) => s.wallS)),
         maxWallS: Math.max(...ss.map((s) => s.wallS)),
       };
@@ -616,6 +660,7 @@ function comparisons(med, variant, failures) {
       op: op.key, title: op.title,
       resticS: r?.wallS ?? null, cairnS: c?.wallS ?? null, ratio: ok ? c.wallS / r.wallS : null,
       resticRssMiB: r?.maxRssMiB ?? null, cairnRssMiB: c?.maxRssMiB ?? null, rssRatio: ok ? c.maxRssMiB / r.maxRssMiB : null,
+      resticCpuS: r?.cpuS ?? null, cairnCpuS: c?.cpuS ?? null, cpuRatio: ok ? c.cpuS / r.cpuS : null,
       resticN: r?.n ?? 0, cairnN: c?.n ?? 0, resticFailed: failed('restic'), cairnFailed: failed(variant),
     });
   }
@@ -650,6 +695,15 @@ function tableRows(rows) {
   const ratio = (v) => (v == null ? 'n/a' : `${f2(v)}×`);
   return rows.map((r) => [r.title, cell(r.resticS, f2, r.resticFailed, r.resticN), cell(r.cairnS, f2, r.cairnFailed, r.cairnN), ratio(r.ratio),
     cell(r.resticRssMiB, f1, r.resticFailed, r.resticN), cell(r.cairnRssMiB, f1, r.cairnFailed, r.cairnN), ratio(r.rssRatio)]);
+}
+
+function cpuRows(rows) {
+  const cell = (v, failed) => (failed ? 'FAILED' : f2(v));
+  return rows.map((r) => [r.title, cell(r.resticCpuS, r.resticFailed), cell(r.cairnCpuS, r.cairnFailed), r.cpuRatio == null ? 'n/a' : `${f2(r.cpuRatio)}×`]);
+}
+
+function cpuHeader(variant) {
+  return ['operation', 'restic CPU s', `${variant} CPU s`, `CPU ratio ${variant}/restic`];
 }
 
 function header(variant) {
@@ -770,10 +824,13 @@ function markdown(results) {
     if (v !== 'cairn') lines.push(`Variant \`${v}\`:`, '');
     lines.push(mdTable(header(v), tableRows(results.comparisons[v])));
   }
-  lines.push('');
+  lines.push('', 'CPU time (user + sys, median seconds):', '');
+  for (const v of Object.keys(results.comparisons)) lines.push(mdTable(cpuHeader(v), cpuRows(results.comparisons[v])), '');
   lines.push('Targets:');
   lines.push('');
   for (const t of results.targets) lines.push(`- ${t.pass ? '✅' : '❌'} ${targetText(t)}`);
+  const contended = results.samples.filter((x) => x.contended);
+  if (contended.length) lines.push('', `Note: ${contended.length} of ${results.samples.length} timed commands ran while other processes used > 10 % of the machine's CPU; see latest.json (otherCpuS).`);
   const warnings = [
     ...results.failures.map((f) => `${f.tool} run ${f.run}: \`${f.op}\` ${f.timedOut ? 'timed out' : `exited with ${f.exit}`}: ${stderrGist(f)}`),
     ...results.checks.flatMap((c) => c.warnings.map((w) => `${c.tool} run ${c.run}: ${w}`)),
@@ -785,8 +842,53 @@ function markdown(results) {
   return lines.join('\n') + '\n';
 }
 
+/** Prints the tables, targets, contention note, failures and warnings; returns the failures and warnings. */
+function printReport(results) {
+  progress(`\nResults: median of ${results.config.runs} runs, dataset ${results.machine.dataset.files} files / ${results.machine.dataset.MiB} MiB, warm page cache (one untimed read before run 1; the page cache is not dropped)`);
+  for (const v of Object.keys(results.comparisons)) {
+    progress('');
+    progress(textTable(header(v), tableRows(results.comparisons[v])));
+  }
+  progress('\nCPU time (user + sys, median; less sensitive to other load on the machine than wall time):');
+  for (const v of Object.keys(results.comparisons)) {
+    progress('');
+    progress(textTable(cpuHeader(v), cpuRows(results.comparisons[v])));
+  }
+  progress('\nTargets:');
+  for (const l of targetLines(results.targets)) progress('  ' + l);
+  const contended = results.samples.filter((x) => x.contended);
+  if (contended.length) {
+    progress(`\nNote: ${contended.length} of ${results.samples.length} timed commands shared the CPU with other work (other processes used > 10 % of the machine meanwhile):`);
+    progress('  ' + contended.map((x) => `${x.tool}-run${x.run}-${x.op} (${x.otherCpuS} s)`).join(', '));
+    progress('  their times are inflated; rerun on a quiet machine for numbers to publish');
+  }
+  const warnings = [
+    ...results.failures.map((f) => `${f.tool} run ${f.run}: ${f.op} ${f.timedOut ? 'timed out' : `exited with ${f.exit}`}: ${stderrGist(f)} (full output: ${f.stderrFile})`),
+    ...results.checks.flatMap((c) => c.warnings.map((w) => `${c.tool} run ${c.run}: ${w}`)),
+  ];
+  if (warnings.length) {
+    progress('\nFailures and warnings:');
+    for (const w of warnings) progress('  ' + w);
+  }
+  return warnings;
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.report) {
+    const results = JSON.parse(fs.readFileSync(o.report, 'utf8'));
+    results.failures ??= [];
+    const names = Object.keys(results.config.commands);
+    results.medians = computeMedians(results.samples, names);
+    results.comparisons = Object.fromEntries(names.filter((n) => n !== 'restic').map((n) => [n, comparisons(results.medians, n, results.failures)]));
+    results.targets = evaluateTargets(results.comparisons.cairn ?? [], results.config.runs);
+    const warnings = printReport(results);
+    const md = o.report.replace(/\.json$/, '') + '.md';
+    fs.writeFileSync(md, markdown(results));
+    progress(`\nwrote ${md}`);
+    if (warnings.length) process.exitCode = 1;
+    return;
+  }
   if (!fs.existsSync(TIME_BIN)) {
     console.error(`bench: ${TIME_BIN} not found. It measures peak RSS; install it with: apt-get install -y time`);
     process.exit(1);
@@ -857,21 +959,7 @@ async function main() {
   const md = markdown(results);
   fs.writeFileSync(path.join(o.out, 'latest.md'), md);
 
-  progress(`\nResults: median of ${o.runs} runs, dataset ${manifest.files} files / ${fmtMiB(manifest.bytes)} MiB, warm page cache (one untimed read before run 1; the page cache is not dropped)`);
-  for (const v of Object.keys(results.comparisons)) {
-    progress('');
-    progress(textTable(header(v), tableRows(results.comparisons[v])));
-  }
-  progress('\nTargets:');
-  for (const l of targetLines(results.targets)) progress('  ' + l);
-  const warnings = [
-    ...failures.map((f) => `${f.tool} run ${f.run}: ${f.op} ${f.timedOut ? 'timed out' : `exited with ${f.exit}`}: ${stderrGist(f)} (full output: ${f.stderrFile})`),
-    ...checks.flatMap((c) => c.warnings.map((w) => `${c.tool} run ${c.run}: ${w}`)),
-  ];
-  if (warnings.length) {
-    progress('\nFailures and warnings:');
-    for (const w of warnings) progress('  ' + w);
-  }
+  const warnings = printReport(results);
   progress(`\nwrote ${file}, ${path.join(o.out, 'latest.json')}, ${path.join(o.out, 'latest.md')}`);
 
   if (o.profile) await profileRun(o, dataTree);
