@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Throughput of the native kernels, addon vs TypeScript fallback, on 64 MiB of pseudo-random data.
+// Throughput of the native kernels, addon vs TypeScript fallback, on 64 MiB of pseudo-random data
+// (and, for the blob kernels, 64 MiB of log-like text), one blob of 1 MiB at a time on this thread.
 // Not a test. Needs the compiled loader (npm run build → dist/, or npx tsc -p tsconfig.json → build/).
 //   node native/bench.mjs [MiB]
 // Prints MB/s per CPU second (robust on a busy machine) and per wall second, best of 5 runs.
@@ -62,8 +63,52 @@ const addon = loadAddon();
 if (addon) impls.push(['native', addon]);
 else console.log(`(addon not loaded${addonLoadError() ? `: ${addonLoadError().message}` : ': not built'})`);
 
+// Log-like text for the compression rows.
+const text = Buffer.allocUnsafe(size);
+{
+  const words = ['GET', 'POST', '/api/v1/items', '/healthz', '200', '404', 'user=alice', 'latency_ms=', 'INFO', 'WARN', 'kube-system'];
+  let off = 0;
+  for (let i = 0; off < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const r = x >>> 0;
+    off += text.write(`2023-11-14T22:13:${String(i % 60).padStart(2, '0')}Z ${words[r % 11]} ${words[(r >>> 8) % 11]} ${r % 99991} ${words[(r >>> 16) % 11]}\n`, off);
+  }
+}
+const BLOB = 1 << 20;
+const blobKey = [Buffer.alloc(32, 1), Buffer.alloc(16, 2), Buffer.alloc(16, 3)];
+
+/** Runs fn on every 1 MiB blob of buf (synchronously, on this thread). */
+function perBlob(buf, fn) {
+  let n = 0;
+  for (let off = 0; off < buf.length; off += BLOB) n += fn(buf.subarray(off, off + BLOB));
+  return n;
+}
+
 const rows = [];
 for (const [name, api] of impls) {
+  const sk = api.sealKey(...blobKey);
+  const seal = (buf, o) => perBlob(buf, (b) => api.sealSync(sk, b, { level: 3, ...o }).sealed.length);
+  const s1 = measure(() => seal(data, { compress: false }));
+  rows.push([`seal: AES-256-CTR + MAC ${name}`, s1, `${s1.result} B`]);
+  const s2 = measure(() => seal(data, { compress: false, hash: true }));
+  rows.push([`seal: + SHA-256 ${name}`, s2, '']);
+  const s3 = measure(() => seal(data, { compress: true, hash: true }));
+  rows.push([`seal: random, compress (sample says no) ${name}`, s3, `${s3.result} B`]);
+  const s4 = measure(() => seal(text, { compress: true, hash: true }));
+  rows.push([`seal: text, zstd -3 + SHA ${name}`, s4, `${s4.result} B`]);
+  const sealedRandom = [];
+  perBlob(data, (b) => sealedRandom.push(api.sealSync(sk, b, { compress: false, level: 3 })) && 0);
+  const sealedText = [];
+  perBlob(text, (b) => sealedText.push(api.sealSync(sk, b, { compress: true, level: 3 })) && 0);
+  const open = (list) => () => list.reduce((n, s) => n + api.openSync(sk, s.sealed, { uncompressedLength: s.uncompressedLength, maxSize: 1 << 26 }).length, 0);
+  const o1 = measure(open(sealedRandom));
+  rows.push([`open: MAC + AES ${name}`, o1, '']);
+  const o2 = measure(open(sealedText));
+  rows.push([`open: text, + zstd -d ${name}`, o2, '']);
+  const h = measure(() => perBlob(data, (b) => (api.sealSync(sk, b.subarray(0, 0), { compress: false, level: 3, hash: true }), 0)));
+  rows.push([`(per-call overhead, empty blobs) ${name}`, h, '']);
   const k = api.rabin(POLY);
   const p = measure(() => api.poly1305(key, data).toString('hex'));
   rows.push([`poly1305 ${name}`, p, p.result.slice(0, 8)]);

@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v restic >/dev/null 2>&1 || need_apt+=(restic)
 command -v getfattr >/dev/null 2>&1 || need_apt+=(attr)
+# S3 tests run against a throw-away Ceph RGW, REST tests against `rclone serve restic`;
+# GNU time is for the benchmarks, curl/openssl for the test servers' set-up (bucket, TLS certificate)
+command -v radosgw >/dev/null 2>&1 || need_apt+=(radosgw)
+command -v ceph-mon >/dev/null 2>&1 || need_apt+=(ceph-mon)
+command -v ceph-osd >/dev/null 2>&1 || need_apt+=(ceph-osd)
+command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
+[ -x /usr/bin/time ] || need_apt+=(time)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing ${need_apt[*]} from Debian"

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { errorMessage, isCairnError } from './core/errors.js';
 import { EXIT, err, exitCodeFor, type GlobalOptions } from './cli/context.js';
+import { registerBackendOptions } from './cli/backend-options.js';
 import * as init from './cli/commands/init.js';
 import * as backup from './cli/commands/backup.js';
 import * as restore from './cli/commands/restore.js';
@@ -10,6 +11,15 @@ import * as ls from './cli/commands/ls.js';
 import * as cat from './cli/commands/cat.js';
 import * as key from './cli/commands/key.js';
 import * as unlock from './cli/commands/unlock.js';
+import * as restoreHelper from './cli/commands/restore-helper.js';
+import * as agent from './cli/commands/agent.js';
+import * as check from './cli/commands/check.js';
+import * as forget from './cli/commands/forget.js';
+import * as prune from './cli/commands/prune.js';
+import * as stats from './cli/commands/stats.js';
+import * as diff from './cli/commands/diff.js';
+import * as copy from './cli/commands/copy.js';
+import * as migrate from './cli/commands/migrate.js';
 
 const program = new Command();
 program
@@ -27,13 +37,15 @@ program
   .option('--retry-lock <duration>', 'retry to lock the repository for this long (e.g. 5m)')
   .showHelpAfterError()
   .exitOverride();
+registerBackendOptions(program);
 
 const globals = (): GlobalOptions => {
   const o = program.opts();
   return { ...o, noLock: o.lock === false } as GlobalOptions;
 };
 
-for (const m of [init, backup, restore, snapshots, ls, cat, key, unlock]) m.register(program, globals);
+for (const m of [init, backup, restore, snapshots, ls, cat, key, unlock, restoreHelper, agent]) m.register(program, globals);
+for (const m of [check, forget, prune, stats, diff, copy, migrate]) m.register(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,7 +1,9 @@
 /*
  * cairn_native: N-API (C) entry points. Kernels: poly1305, rabin (a RabinKernel class with
- * findCut); system calls in sys.c. Contracts: native/README.md and src/native/api.ts.
+ * findCut), and — when built with zstd — the blob kernels (jobs.c: sealKey, seal, open, sha256);
+ * system calls in sys.c. Contracts: native/README.md and src/native/api.ts.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,19 @@
 #include "rabin.h"
 #include "sys.h"
 #include "util.h"
+#ifdef CAIRN_HAVE_ZSTD
+#include <openssl/crypto.h>
+
+#include "blob.h"
+#include "jobs.h"
+#include "readfile.h"
+#endif
+
+#ifndef CAIRN_HAVE_ZSTD
+#define NO_ZSTD_REASON \
+  "the addon was built without the blob kernels: zstd-napi's static zstd library " \
+  "(node_modules/zstd-napi/build/Release/zstd.a) was not found when it was compiled"
+#endif
 
 /* Per-environment data (worker threads each load the addon into their own environment). */
 typedef struct {
@@ -151,5 +166,33 @@ NAPI_MODULE_INIT() {
     cairn_napi_failed(env);
     return NULL;
   }
+#ifdef CAIRN_HAVE_ZSTD
+  napi_value info;
+  char text[128];
+  snprintf(text, sizeof text, "zstd %s, %s", cairn_zstd_version(), OpenSSL_version(OPENSSL_VERSION));
+  napi_property_descriptor blob_props[] = {
+      {"sealKey", NULL, cairn_js_seal_key, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"seal", NULL, cairn_js_seal, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealSync", NULL, cairn_js_seal_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"open", NULL, cairn_js_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openSync", NULL, cairn_js_open_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256", NULL, cairn_js_sha256, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readFile", NULL, cairn_js_read_file, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof blob_props / sizeof blob_props[0], blob_props) != napi_ok ||
+      napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &info) != napi_ok ||
+      napi_set_named_property(env, exports, "blobKernels", info) != napi_ok) {
+    cairn_napi_failed(env);
+    return NULL;
+  }
+#else
+  /* Built without zstd (zstd-napi was not installed when the addon was compiled). */
+  napi_value why;
+  if (napi_create_string_utf8(env, NO_ZSTD_REASON, NAPI_AUTO_LENGTH, &why) != napi_ok ||
+      napi_set_named_property(env, exports, "blobKernelsMissing", why) != napi_ok) {
+    cairn_napi_failed(env);
+    return NULL;
+  }
+#endif
   return exports;
 }

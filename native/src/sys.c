@@ -65,7 +65,7 @@ static ssize_t get_value(const char *path, const char *name, char **buf, size_t 
 napi_value cairn_lgetxattrs(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   char *path = NULL;
-  if (!cairn_args(env, info, 1, argv, NULL) || !cairn_get_string(env, argv[0], "path", &path)) return NULL;
+  if (!cairn_args(env, info, 1, argv, NULL) || !cairn_get_path(env, argv[0], "path", &path)) return NULL;
 
   size_t list_cap = LIST_INITIAL, value_cap = VALUE_INITIAL;
   char *list = malloc(list_cap);
@@ -122,7 +122,7 @@ napi_value cairn_lsetxattr(napi_env env, napi_callback_info info) {
   uint8_t *data = NULL;
   size_t len = 0;
   napi_value result = NULL;
-  if (!cairn_args(env, info, 3, argv, NULL) || !cairn_get_string(env, argv[0], "path", &path)) return NULL;
+  if (!cairn_args(env, info, 3, argv, NULL) || !cairn_get_path(env, argv[0], "path", &path)) return NULL;
   if (!cairn_get_string(env, argv[1], "name", &name) || !cairn_get_bytes(env, argv[2], "value", &data, &len)) goto done;
   if (name[0] == '\0') {
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "name must be a non-empty string");
@@ -156,7 +156,7 @@ napi_value cairn_mknod(napi_env env, napi_callback_info info) {
   int64_t mode = 0;
   uint64_t dev = 0;
   napi_value result = NULL;
-  if (!cairn_args(env, info, 3, argv, NULL) || !cairn_get_string(env, argv[0], "path", &path)) return NULL;
+  if (!cairn_args(env, info, 3, argv, NULL) || !cairn_get_path(env, argv[0], "path", &path)) return NULL;
   if (!cairn_get_int(env, argv[1], "mode", 0, 4294967295.0, &mode) || !cairn_get_u64(env, argv[2], "dev", &dev)) goto done;
   mode_t type = (mode_t)mode & S_IFMT;
   if (type != S_IFCHR && type != S_IFBLK) {
@@ -182,7 +182,7 @@ napi_value cairn_mkfifo(napi_env env, napi_callback_info info) {
   char *path = NULL;
   int64_t mode = 0;
   napi_value result = NULL;
-  if (!cairn_args(env, info, 2, argv, NULL) || !cairn_get_string(env, argv[0], "path", &path)) return NULL;
+  if (!cairn_args(env, info, 2, argv, NULL) || !cairn_get_path(env, argv[0], "path", &path)) return NULL;
   if (!cairn_get_int(env, argv[1], "mode", 0, 4294967295.0, &mode)) goto done;
   if (mkfifo(path, (mode_t)mode & 07777) != 0) {
     cairn_throw_errno(env, errno, "mkfifo", path);
@@ -217,7 +217,7 @@ napi_value cairn_utimens(napi_env env, napi_callback_info info) {
   int64_t atime = 0, mtime = 0;
   int nofollow = 0;
   napi_value result = NULL;
-  if (!cairn_args(env, info, 4, argv, NULL) || !cairn_get_string(env, argv[0], "path", &path)) return NULL;
+  if (!cairn_args(env, info, 4, argv, NULL) || !cairn_get_path(env, argv[0], "path", &path)) return NULL;
   if (!cairn_get_i64(env, argv[1], "atimeNs", &atime) || !cairn_get_i64(env, argv[2], "mtimeNs", &mtime) ||
       !cairn_get_bool(env, argv[3], "nofollow", &nofollow)) {
     goto done;

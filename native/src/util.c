@@ -80,6 +80,38 @@ int cairn_get_string(napi_env env, napi_value v, const char *what, char **out) {
   return 1;
 }
 
+int cairn_get_path(napi_env env, napi_value v, const char *what, char **out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return cairn_napi_failed(env);
+  if (t == napi_string) return cairn_get_string(env, v, what, out);
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok) return cairn_napi_failed(env);
+  if (!is_ta) return type_error(env, what, "a string or a Uint8Array");
+  uint8_t *data = NULL;
+  size_t len = 0;
+  if (!cairn_get_bytes(env, v, what, &data, &len)) {
+    /* a typed array of another element type: replace the message so it names both forms */
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+    return type_error(env, what, "a string or a Uint8Array");
+  }
+  if (len > 0 && memchr(data, 0, len) != NULL) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s must be a path without null bytes", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", msg);
+    return 0;
+  }
+  char *buf = malloc(len + 1);
+  if (buf == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return 0;
+  }
+  if (len > 0) memcpy(buf, data, len);
+  buf[len] = '\0';
+  *out = buf;
+  return 1;
+}
+
 int cairn_get_int(napi_env env, napi_value v, const char *what, double min, double max, int64_t *out) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok) return cairn_napi_failed(env);
@@ -159,6 +191,13 @@ static int set_prop(napi_env env, napi_value obj, const char *key, napi_value v)
 }
 
 int cairn_throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+  napi_value error = cairn_errno_error(env, err, syscall, path);
+  if (error != NULL) napi_throw(env, error);
+  else cairn_napi_failed(env);
+  return 0;
+}
+
+napi_value cairn_errno_error(napi_env env, int err, const char *syscall, const char *path) {
   const char *code = cairn_errno_name(err);
   char desc[128];
   /* strerror is fine here: this runs on the JavaScript thread only. */
@@ -166,10 +205,7 @@ int cairn_throw_errno(napi_env env, int err, const char *syscall, const char *pa
   if (desc[0] >= 'A' && desc[0] <= 'Z') desc[0] = (char)(desc[0] - 'A' + 'a');
   size_t n = strlen(code) + strlen(desc) + strlen(syscall) + (path ? strlen(path) : 0) + 16;
   char *msg = malloc(n);
-  if (msg == NULL) {
-    napi_throw_error(env, code, desc);
-    return 0;
-  }
+  if (msg == NULL) return NULL;
   if (path != NULL) snprintf(msg, n, "%s: %s, %s '%s'", code, desc, syscall, path);
   else snprintf(msg, n, "%s: %s, %s", code, desc, syscall);
   napi_value jcode, jmsg, error, jerrno, jsyscall, jpath;
@@ -183,7 +219,5 @@ int cairn_throw_errno(napi_env env, int err, const char *syscall, const char *pa
     ok = napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &jpath) == napi_ok && set_prop(env, error, "path", jpath);
   }
   free(msg);
-  if (ok) napi_throw(env, error);
-  else cairn_napi_failed(env);
-  return 0;
+  return ok ? error : NULL;
 }

@@ -21,6 +21,13 @@ int cairn_get_bytes(napi_env env, napi_value v, const char *what, uint8_t **data
 /* A string without NUL characters, as malloc'ed UTF-8 (free it). */
 int cairn_get_string(napi_env env, napi_value v, const char *what, char **out);
 
+/*
+ * A path: a string (encoded as UTF-8) or a Uint8Array/Buffer (its raw bytes, so that names that
+ * are not valid UTF-8 can be expressed). Either must be free of NUL bytes. Returns a malloc'ed,
+ * NUL-terminated copy (free it).
+ */
+int cairn_get_path(napi_env env, napi_value v, const char *what, char **out);
+
 /* A number that is an integer in [min, max] (both within ±2^53). */
 int cairn_get_int(napi_env env, napi_value v, const char *what, double min, double max, int64_t *out);
 
@@ -40,6 +47,9 @@ int cairn_get_bool(napi_env env, napi_value v, const char *what, int *out);
  * Returns 0 so that callers can `return cairn_throw_errno(...) ? … : NULL`.
  */
 int cairn_throw_errno(napi_env env, int err, const char *syscall, const char *path);
+
+/* The same Error, created and returned instead of thrown (for rejecting promises); NULL on failure. */
+napi_value cairn_errno_error(napi_env env, int err, const char *syscall, const char *path);
 
 /* Name of an errno value ("ENOENT"), or "UNKNOWN". */
 const char *cairn_errno_name(int err);

@@ -19,6 +19,7 @@ import { decidePvb, failKopiaPvb, PVB_PLURAL, pvbJob } from './pvb.js';
 import { decidePvr, failKopiaPvr, podOfPvr, PVR_PLURAL, pvrJob, pvrsOfPod } from './pvr.js';
 import { RepositoryController } from './repositories.js';
 import { Scheduler } from './scheduler.js';
+import { MaintenanceController } from './standalone/maintenance-controller.js';
 import { AgentState } from './state.js';
 import { failInProgress } from './status.js';
 import { VELERO_GROUP, VELERO_VERSION, controllerOwner, phaseOf, type BackupStorageLocation, type OwnerObject, type PodVolumeBackup, type PodVolumeRestore, type RepositoryCR } from './velero.js';
@@ -46,6 +47,7 @@ export class Agent {
   private readonly scheduler: Scheduler;
   private ctx?: AgentContext;
   private repoController?: RepositoryController;
+  private maintenance?: MaintenanceController;
   private started = false;
   private stopped = false;
   private hostPodsOk = false;
@@ -102,6 +104,10 @@ export class Agent {
     await this.recoverInProgress(this.ctx);
     this.started = true;
     this.resync();
+    if (this.cfg.maintenance && !this.stopped) {
+      this.maintenance = new MaintenanceController(this.ctx, this.cfg.maintenance);
+      this.maintenance.start();
+    }
   }
 
   private async retry<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
@@ -366,6 +372,8 @@ export class Agent {
     this.stopController.abort();
     this.scheduler.pause();
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    // aborts running maintenance (its restic lock is released) and gives its lease up
+    await this.maintenance?.stop();
     const ctx = this.ctx;
     if (ctx) {
       const items = [...ctx.running.values()];

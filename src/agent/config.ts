@@ -27,6 +27,29 @@ export interface AgentConfig {
   logLevel: string;
   /** Directory for per-BSL credential files and CA bundles (Velero uses /tmp/credentials). */
   credentialsDir: string;
+  /**
+   * How long a backup waits for the repository while someone holds an exclusive lock (prune,
+   * check) before failing; 0 fails at once, like restic without --retry-lock.
+   */
+  retryLockMs?: number;
+  /** Repository maintenance under a per-repository Lease (see standalone/maintenance-controller.ts); off when undefined. */
+  maintenance?: MaintenanceConfig;
+}
+
+export interface MaintenanceConfig {
+  /** Prune (after forgetting by the recorded retention policies) this often, unless a repository CR sets maintenanceFrequency. */
+  pruneIntervalMs: number;
+  /** Check this often (0: never). */
+  checkIntervalMs: number;
+  /** restic's --read-data-subset for the check; empty: metadata only. */
+  readDataSubset: string;
+  /** prune --max-unused. */
+  maxUnused?: string;
+  /** How often each agent looks for due work. */
+  pollMs: number;
+  leaseDurationMs: number;
+  /** How long prune/check wait for running backups' locks. */
+  retryLockMs: number;
 }
 
 export const DEFAULTS = {
@@ -42,6 +65,17 @@ export const DEFAULTS = {
   shutdownGraceMs: 20_000,
   logLevel: 'info',
   credentialsDir: '/tmp/credentials',
+  // A backup that finds prune's exclusive lock waits rather than failing the PVB.
+  retryLockMs: 30 * 60_000,
+  maintenance: {
+    // Velero's default restic maintenance frequency
+    pruneIntervalMs: 7 * 24 * 3600_000,
+    checkIntervalMs: 7 * 24 * 3600_000,
+    readDataSubset: '5%',
+    pollMs: 5 * 60_000,
+    leaseDurationMs: 60_000,
+    retryLockMs: 30 * 60_000,
+  } satisfies MaintenanceConfig,
 };
 
 export const MIN_PROGRESS_INTERVAL_MS = 5_000;

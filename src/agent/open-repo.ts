@@ -6,7 +6,8 @@ import type { Logger } from '../core/logger.js';
 import { openRepository, type Repository } from '../engine/index.js';
 import type { AgentContext } from './context.js';
 import { apiErrorMessage } from './kube.js';
-import { backendOptions, parseRepoIdentifier, repoAccessFor, repositoryPassword, type AccessSources, type ParsedRepo } from './repo-access.js';
+import { backendOptions, parseRepoIdentifier, repoAccessFor, type AccessSources, type ParsedRepo } from './repo-access.js';
+import { resolvePassword } from './standalone/password.js';
 import type { BackupStorageLocation } from './velero.js';
 
 export function accessSources(ctx: AgentContext): AccessSources {
@@ -59,7 +60,8 @@ export async function openItemRepository(
   let password: string;
   try {
     settings = await backendOptions(parsed, bsl, src);
-    password = await repositoryPassword(src, ctx.caps.passwordSecrets);
+    // the repository's own secret (cairn's per-repository passwords) before the installation's
+    password = (await resolvePassword(src, parsed.identifier, ctx.caps.passwordSecrets)).password;
   } catch (e) {
     if (isCairnError(e)) throw e;
     throw new CairnError('BACKEND', `error reading credentials: ${apiErrorMessage(e)}`, { retryable: true, cause: e });

@@ -189,6 +189,7 @@ async function backupVolume(ctx: AgentContext, pvb: PodVolumeBackup, item: Runni
       tags,
       parent,
       fileConcurrency: fileConcurrency && fileConcurrency > 0 ? fileConcurrency : undefined,
+      retryLockMs: ctx.cfg.retryLockMs,
       signal,
       reporter: {
         progress: (p) => writer.progress({ totalBytes: p.totalBytes, bytesDone: p.bytesDone }),

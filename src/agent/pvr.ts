@@ -18,7 +18,7 @@ import { checkOwner } from './owners.js';
 import { cancelStatus } from './pvb.js';
 import type { Job } from './scheduler.js';
 import { claim, failUnclaimed, StatusWriter } from './status.js';
-import { LABEL_POD_UID, WAIT_CONTAINERS, controllerOwner, isNew, timeMs, uploaderOf, type Phase, type PodVolumeRestore, type PodVolumeStatus } from './velero.js';
+import { LABEL_POD_UID, LABEL_RESTORE_MODE, RESTORE_MODE_IN_PLACE, WAIT_CONTAINERS, controllerOwner, isNew, timeMs, uploaderOf, type Phase, type PodVolumeRestore, type PodVolumeStatus } from './velero.js';
 
 export const PVR_PLURAL = 'podvolumerestores';
 
@@ -34,14 +34,28 @@ export function waitContainerRunning(pod: k8s.V1Pod): { name: string; index: num
   return st?.state?.running ? { name, index } : undefined;
 }
 
-/** Contract §3.3: the PVR is new, restic, and its pod is here with the wait container running. */
+/**
+ * cairn's in-place restores (label `cairn.io/restore-mode=in-place`, created only on explicit
+ * request by `cairn k8s restore --in-place`): the data goes into a running pod's volume, so there
+ * is no restore helper to wait for and no marker to write.
+ */
+export function isInPlace(pvr: PodVolumeRestore): boolean {
+  return pvr.metadata.labels?.[LABEL_RESTORE_MODE] === RESTORE_MODE_IN_PLACE;
+}
+
+/**
+ * Contract §3.3: the PVR is new, restic, and its pod is here with the wait container running
+ * (in-place restores: with the pod running).
+ */
 export function decidePvr(pvr: PodVolumeRestore, pod: k8s.V1Pod | undefined, node: string): PvrDecision {
   if (!isNew(pvr) || pvr.spec?.cancel === true) return 'ignore';
   if (!pod || pod.spec?.nodeName !== node) return 'ignore';
   if (pvr.spec.pod?.uid && pod.metadata?.uid !== pvr.spec.pod.uid) return 'ignore';
   const up = uploaderOf(pvr);
   if (up !== 'restic' && up !== 'kopia') return 'ignore';
-  if (!waitContainerRunning(pod)) return 'wait';
+  if (isInPlace(pvr)) {
+    if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp) return 'wait';
+  } else if (!waitContainerRunning(pod)) return 'wait';
   return up === 'restic' ? 'process' : 'kopia';
 }
 
@@ -197,8 +211,9 @@ export async function writeRestoreMarker(volumeDir: string, restoreUid: string):
 async function restoreVolume(ctx: AgentContext, pvr: PodVolumeRestore, item: RunningItem, writer: StatusWriter, log: Logger): Promise<PodVolumeStatus & { phase: Phase }> {
   const signal = item.controller.signal;
   const owner = controllerOwner(pvr.metadata, 'Restore');
+  const inPlace = isInPlace(pvr);
   const restoreUid = owner?.uid ?? pvr.metadata.labels?.['velero.io/restore-uid'];
-  if (!restoreUid) throw new CairnError('INVALID_ARGUMENT', 'the pod volume restore has no owning Restore (owner reference or velero.io/restore-uid label), so the restore marker cannot be named');
+  if (!restoreUid && !inPlace) throw new CairnError('INVALID_ARGUMENT', 'the pod volume restore has no owning Restore (owner reference or velero.io/restore-uid label), so the restore marker cannot be named');
   const ownerProblem = await checkOwner(ctx, 'Restore', pvr.metadata);
   if (ownerProblem) {
     abortItem(item, { kind: 'owner', message: `${ownerProblem}; the pod volume restore was not started` });
@@ -267,10 +282,12 @@ async function restoreVolume(ctx: AgentContext, pvr: PodVolumeRestore, item: Run
     clearInterval(sampler);
   }
   signal.throwIfAborted();
-  try {
-    await writeRestoreMarker(vol.path, restoreUid);
-  } catch (e) {
-    throw new CairnError('IO', `error writing the restore marker in ${vol.path}: ${errorMessage(e)}`, { cause: e });
+  if (!inPlace) {
+    try {
+      await writeRestoreMarker(vol.path, restoreUid!);
+    } catch (e) {
+      throw new CairnError('IO', `error writing the restore marker in ${vol.path}: ${errorMessage(e)}`, { cause: e });
+    }
   }
   return { phase: 'Completed', progress: { totalBytes: total, bytesDone: total } };
 }

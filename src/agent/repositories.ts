@@ -11,7 +11,8 @@ import { initRepository, openRepository } from '../engine/index.js';
 import type { AgentContext } from './context.js';
 import { redactRepo } from './log.js';
 import { accessSources, loadBsl } from './open-repo.js';
-import { backendOptions, parseRepoIdentifier, repoAccessFor, repositoryPassword } from './repo-access.js';
+import { backendOptions, parseRepoIdentifier, repoAccessFor } from './repo-access.js';
+import { resolvePassword } from './standalone/password.js';
 import type { RepositoryCR } from './velero.js';
 
 /** Whether the CR asks for a restic repository that is not known to be Ready. */
@@ -49,7 +50,7 @@ export class RepositoryController {
       const bsl = await loadBsl(ctx, cr.spec.backupStorageLocation);
       const src = accessSources(ctx);
       const settings = await backendOptions(parsed, bsl, src);
-      const password = await repositoryPassword(src, ctx.caps.passwordSecrets);
+      const password = (await resolvePassword(src, parsed.identifier, ctx.caps.passwordSecrets)).password;
       const access = repoAccessFor(parsed, password, settings, log);
       try {
         const existing = await openRepository(access);

@@ -15,6 +15,9 @@ export const LABEL_PVC_UID = 'velero.io/pvc-uid';
 export const LABEL_VOLUME_NAMESPACE = 'velero.io/volume-namespace';
 export const LABEL_STORAGE_LOCATION = 'velero.io/storage-location';
 export const LABEL_REPOSITORY_TYPE = 'velero.io/repository-type';
+/** cairn's PVR label for restores into a running pod (no restore helper, no marker). */
+export const LABEL_RESTORE_MODE = 'cairn.io/restore-mode';
+export const RESTORE_MODE_IN_PLACE = 'in-place';
 /** Mirror (static) pods: kubelet names their directory after this annotation, not the API UID. */
 export const ANNOTATION_MIRROR = 'kubernetes.io/config.mirror';
 

@@ -20,6 +20,11 @@ export interface FileInfo {
 export interface Backend {
   /** Where the repository lives, for messages (never contains credentials). */
   readonly location: string;
+  /**
+   * How many requests this backend serves well at once (its connection limit), when it has one:
+   * engines size their pack upload/download parallelism by it. Absent for local disks.
+   */
+  readonly connections?: number;
   /** Prepares an empty repository (directories, bucket prefix). Fails if a config already exists. */
   create(): Promise<void>;
   /**

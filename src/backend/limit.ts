@@ -53,6 +53,7 @@ export class RateLimiter {
  */
 export class LimitedBackend implements Backend {
   readonly location: string;
+  readonly connections: number;
   private readonly sem: Semaphore;
   private readonly up?: RateLimiter;
   private readonly down?: RateLimiter;
@@ -62,6 +63,7 @@ export class LimitedBackend implements Backend {
     const connections = opts.connections ?? 5;
     if (!Number.isInteger(connections) || connections < 1) throw new CairnError('INVALID_ARGUMENT', `connections must be a positive integer, got ${connections}`);
     this.sem = new Semaphore(connections);
+    this.connections = connections;
     if (opts.uploadKiBs) this.up = new RateLimiter(opts.uploadKiBs, opts.clock);
     if (opts.downloadKiBs) this.down = new RateLimiter(opts.downloadKiBs, opts.clock);
   }

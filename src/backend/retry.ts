@@ -37,6 +37,10 @@ export class RetryBackend implements Backend {
   private readonly clock: Clock;
   private readonly random: () => number;
 
+  get connections(): number | undefined {
+    return this.inner.connections;
+  }
+
   constructor(readonly inner: Backend, opts: RetryOptions = {}) {
     this.location = inner.location;
     this.o = {

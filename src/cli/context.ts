@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { CairnError, isCairnError, errorMessage } from '../core/errors.js';
 import type { RepoAccess } from '../engine/index.js';
+import { backendOptionsFrom, type BackendFlags } from './backend-options.js';
 
-export interface GlobalOptions {
+export interface GlobalOptions extends BackendFlags {
   repo?: string;
   passwordFile?: string;
   passwordCommand?: string;
@@ -78,7 +79,7 @@ function stripNewline(s: string): string {
 export function repoAccess(g: GlobalOptions): RepoAccess {
   const repo = g.repo ?? process.env.RESTIC_REPOSITORY;
   if (!repo) throw new CairnError('INVALID_ARGUMENT', 'no repository given: use -r/--repo or RESTIC_REPOSITORY');
-  return { repo, password: resolvePassword(g), keyHint: g.keyHint ?? process.env.RESTIC_KEY_HINT };
+  return { repo, password: resolvePassword(g), keyHint: g.keyHint ?? process.env.RESTIC_KEY_HINT, options: backendOptionsFrom(g) };
 }
 
 /** Parses restic-style durations: "1h30m", "90s", "2m" → milliseconds. */

@@ -69,7 +69,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const host = opts.host ?? hostname();
   const timeNs = opts.timeNs ?? repo.clock.nowNs();
   const lock = opts.dryRun || opts.noLock ? undefined : await RepoLock.acquire(repo, { exclusive: false, retryLockMs: opts.retryLockMs, signal: opts.signal });
-  const writer = new BlobWriter(repo, { compression: opts.compression, packSize: opts.packSize, workers: opts.workers });
+  // a remote backend takes as many pack uploads at once as it has connections (restic: 5 for S3/REST)
+  const writer = new BlobWriter(repo, { compression: opts.compression, packSize: opts.packSize, workers: opts.workers, uploadConcurrency: repo.backend.connections });
   try {
     await repo.loadIndex(opts.signal);
     let parentId: Id | undefined;
@@ -89,14 +90,16 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const role: ArchiverRepo = {
       loadTree: async (id) => decodeTree(await repo.loadBlob('tree', id)),
       hasBlob: (type, id) => writer.isKnown(type, id),
-      saveBlob: async (type, data, id, transfer) => {
+      saveBlob: async (type, data, id, transfer, sealed) => {
         if (dry) {
           const blobId = id ?? hashId(data);
           const known = writer.isKnown(type, blobId);
           return { id: blobId, known, added: known ? 0 : data.length + 32 };
         }
-        return writer.save(type, data, id, { transfer });
+        return writer.save(type, data, id, { transfer, sealed });
       },
+      // Lets the archiver seal small files in the job that reads them (not in dry runs).
+      sealParams: () => (dry ? undefined : writer.sealParams('data')),
     };
     const excludes = opts.excludes ?? [];
     const archiver = new Archiver(role, {

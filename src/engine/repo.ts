@@ -1,6 +1,6 @@
 import { CairnError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { openBackend } from '../backend/open.js';
+import { openBackend, type BackendConfig, type BackendOptions } from '../backend/open.js';
 import { Repository, findKey, addKeyFile } from '../repository/repository.js';
 import { RepoLock, listLocks, unlock as removeLocks, describeLock } from '../repository/lock.js';
 import { DEFAULT_FASTCDC } from '../chunker/chunker.js';
@@ -16,10 +16,25 @@ export interface RepoAccess {
   password: string;
   logger?: Logger;
   keyHint?: string;
+  /** Backend settings: -o options, bandwidth limits, TLS, credentials and BSL overrides. */
+  options?: BackendOptions;
+  /** An explicit backend configuration; when set it is used instead of parsing `repo`. */
+  backend?: BackendConfig;
+}
+
+/** Opens the backend of a repository access (identifier or explicit configuration, plus options). */
+export function openRepoBackend(a: RepoAccess) {
+  return openBackend(a.backend ?? a.repo, { ...a.options, logger: a.options?.logger ?? a.logger });
 }
 
 export async function openRepository(a: RepoAccess): Promise<Repository> {
-  return Repository.open(openBackend(a.repo), a.password, { logger: a.logger, keyHint: a.keyHint });
+  const backend = await openRepoBackend(a);
+  try {
+    return await Repository.open(backend, a.password, { logger: a.logger, keyHint: a.keyHint });
+  } catch (e) {
+    await backend.close().catch(() => undefined); // free sockets of a repository that did not open
+    throw e;
+  }
 }
 
 export interface InitRepoOptions extends RepoAccess {
@@ -36,16 +51,21 @@ export async function initRepository(o: InitRepoOptions): Promise<{ id: string; 
     const other = await openRepository(o.copyChunkerFrom);
     polynomial = other.config.chunkerPolynomial;
     chunker = other.config.chunker;
+    await other.backend.close();
   }
-  const backend = openBackend(o.repo);
-  const repo = await Repository.init(backend, o.password, { version: o.version ?? 2, chunker, polynomial }, { logger: o.logger });
-  return {
-    id: repo.config.id,
-    version: repo.config.version,
-    location: backend.location,
-    chunker: repo.config.chunker ? 'fastcdc' : 'rabin',
-    polynomial: formatPolynomial(repo.config.chunkerPolynomial),
-  };
+  const backend = await openRepoBackend(o);
+  try {
+    const repo = await Repository.init(backend, o.password, { version: o.version ?? 2, chunker, polynomial }, { logger: o.logger });
+    return {
+      id: repo.config.id,
+      version: repo.config.version,
+      location: backend.location,
+      chunker: repo.config.chunker ? 'fastcdc' : 'rabin',
+      polynomial: formatPolynomial(repo.config.chunkerPolynomial),
+    };
+  } finally {
+    await backend.close();
+  }
 }
 
 export interface KeyInfo {

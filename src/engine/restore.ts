@@ -8,6 +8,7 @@ import { decodeTree, type TreeNode } from '../format/tree.js';
 import { compileExcludes } from '../fs/exclude.js';
 import type { Repository } from '../repository/repository.js';
 import { RepoLock } from '../repository/lock.js';
+import { BlobOpener } from '../repository/seal-open.js';
 import { findSnapshot, type SnapshotFilter } from '../repository/snapshots.js';
 import { executeRestore, planRestore, type RestoreSummary, type RestorerRepo } from '../restorer/restorer.js';
 import { relString } from '../restorer/plan.js';
@@ -35,11 +36,13 @@ export interface RestoreResult extends RestoreSummary {
 }
 
 export function restorerRole(repo: Repository): RestorerRepo {
+  // Decryption, decompression and hashing run in the blob kernel, off the main thread.
+  const opener = new BlobOpener(repo.masterKey);
   return {
     loadTree: async (id) => decodeTree(await repo.loadBlob('tree', id)),
     lookupData: (id) => repo.index.lookup('data', id),
     readPack: (packId, offset, length) => repo.backend.load({ type: 'pack', name: packId }, offset, length),
-    openBlob: (id, loc, sealed) => repo.openBlob('data', id, { ...loc, type: 'data' }, sealed),
+    openBlob: (id, loc, sealed, out) => opener.open('data', id, loc, sealed, out),
   };
 }
 
@@ -86,7 +89,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       target,
       sparse: opts.sparse,
       dryRun: opts.dryRun,
-      packConcurrency: opts.packConcurrency,
+      packConcurrency: opts.packConcurrency ?? repo.backend.connections,
       reporter: opts.reporter,
       signal: opts.signal,
     });

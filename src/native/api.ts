@@ -1,8 +1,9 @@
 /**
  * The contract between cairn and its hot kernels / system calls. Two implementations exist:
- * the N-API addon in native/ (C++) and the pure TypeScript fallback in ./fallback/. For the
- * kernels (poly1305, rabin) both must produce identical results for identical inputs.
- * Which one is used is decided by ./index.ts (CAIRN_NATIVE=0 forces the fallback).
+ * the N-API addon in native/ (C) and the TypeScript fallback in ./fallback/. For the kernels
+ * (poly1305, rabin, the blob kernels seal/open/sha256) both must produce identical results for
+ * identical inputs (seal: given the same IV). Which one is used is decided by ./index.ts
+ * (CAIRN_NATIVE=0 forces the fallback); the full contracts are in native/README.md.
  */
 
 /** Rabin fingerprint cut finder bound to one polynomial (restic/chunker v0.4.0 semantics). */
@@ -24,7 +25,138 @@ export interface XattrEntry {
   value: Buffer;
 }
 
-export interface NativeApi {
+/**
+ * A path for the system calls: a string (passed to the kernel as UTF-8) or the raw bytes of the
+ * path (a Buffer / Uint8Array), which can name files whose names are not valid UTF-8. Neither
+ * may contain a NUL byte (TypeError). In errors, `.path` is the path as a string (bytes decoded
+ * as UTF-8 with U+FFFD for invalid sequences, as Node's fs does).
+ */
+export type NativePath = string | Uint8Array;
+
+declare const sealKeyBrand: unique symbol;
+/**
+ * A repository key prepared for the blob kernels (opaque; from `sealKey()` of the same
+ * implementation — a key from the addon is refused by the fallback and vice versa).
+ */
+export interface SealKey {
+  readonly [sealKeyBrand]: true;
+}
+
+export interface SealOptions {
+  /** zstd-compress the blob (repository v2) when a 16 KiB sample shows it is worthwhile and the result is smaller. */
+  compress: boolean;
+  /** zstd level for the blob (integer within zstd's range; the sample always uses level 1). */
+  level: number;
+  /** Also compute the SHA-256 of the plaintext (returned as `id`). */
+  hash?: boolean;
+  /** The 16-byte IV to use instead of a random one (tests: identical output of both implementations). */
+  iv?: Uint8Array;
+  /**
+   * Write the sealed blob into this buffer (at least data.length + 32 bytes, else RangeError)
+   * instead of a new allocation; `sealed` is then a view of it. Lets callers recycle buffers.
+   * Like `data`, it must be left alone until the promise settles.
+   */
+  out?: Uint8Array;
+}
+
+export interface SealedBlob {
+  /** IV (16) || AES-256-CTR(payload) || Poly1305-AES MAC (16); payload = zstd frame or the plaintext. */
+  sealed: Buffer;
+  /** The plaintext length when the payload is compressed, else 0 (the index's uncompressed_length). */
+  uncompressedLength: number;
+  /** SHA-256 of the plaintext as 64 lower-case hex digits, when `hash` was requested. */
+  id?: string;
+}
+
+export interface OpenOptions {
+  /** From the index: the plaintext length of a compressed blob, 0 when it is stored uncompressed. */
+  uncompressedLength: number;
+  /** Refuse a compressed blob whose uncompressedLength exceeds this (bounds the allocation). */
+  maxSize: number;
+  /** When given (32 bytes or 64 hex digits), the plaintext's SHA-256 must equal it. */
+  id?: Uint8Array | string;
+  /**
+   * Write the plaintext into this buffer (at least uncompressedLength bytes, or sealed.length − 32
+   * for an uncompressed blob, else RangeError) and return a view of it. Must be left alone until
+   * the promise settles.
+   */
+  out?: Uint8Array;
+}
+
+/**
+ * Why opening a blob failed, on errors with `.code === 'ERR_CAIRN_CORRUPT'`:
+ * 'short' (less than IV + MAC), 'mac' (MAC mismatch: damaged data or wrong key), 'zstd' (not
+ * exactly one valid zstd frame, or larger than maxSize), 'size' (decompressed length differs from
+ * uncompressedLength), 'hash' (SHA-256 differs from id).
+ */
+export type CorruptReason = 'short' | 'mac' | 'zstd' | 'size' | 'hash';
+
+export interface ReadFileOptions {
+  /** With ino: the file must still be this inode on this device (as lstat saw it), else ERR_CAIRN_REPLACED. */
+  dev?: bigint;
+  ino?: bigint;
+  /** Also compute the SHA-256 of the contents (only when the whole file was read). */
+  hash?: boolean;
+  /**
+   * Also seal the contents as one blob (as seal() would, random IV), into seal.out, when the whole
+   * file was read and seal.out has room for it (length + 32 bytes); otherwise skipped silently.
+   * Saves a second thread-pool round trip for files that are one chunk.
+   */
+  seal?: { key: SealKey; compress: boolean; level: number; out: Uint8Array };
+}
+
+export interface ReadFileResult {
+  /** Bytes read into out (from offset 0). */
+  length: number;
+  /** st_size from fstat after opening. */
+  size: number;
+  /** True when end of file was reached within out; false when out filled up first (the file is larger). */
+  complete: boolean;
+  /** SHA-256 of out[0, length) as hex, when hash was asked for and complete is true. */
+  id?: string;
+  /** The sealed contents (a view of seal.out), when sealing was asked for and done. */
+  sealed?: SealedBlob;
+}
+
+/** The blob kernels (see native/README.md, "Blob kernels"). */
+export interface BlobKernels {
+  /** 'native' when the addon runs them (off the JavaScript thread), else 'fallback'. */
+  readonly blobKernels: 'native' | 'fallback';
+  /** For diagnostics: library versions, or why the addon's kernels are not used. */
+  readonly blobKernelsInfo: string;
+  /** Prepares a key: encrypt = 32-byte AES-256 key, macK = 16-byte AES-128 key, macR = 16-byte Poly1305 r. */
+  sealKey(encrypt: Uint8Array, macK: Uint8Array, macR: Uint8Array): SealKey;
+  /**
+   * Compresses (per options), encrypts and authenticates one blob. The addon does the work on
+   * libuv's thread pool; `data` must not be modified, detached or transferred until the promise
+   * settles. Rejects only on internal failures (out of memory).
+   */
+  seal(key: SealKey, data: Uint8Array, opts: SealOptions): Promise<SealedBlob>;
+  /** seal() on the calling thread (small blobs, where a thread-pool round trip costs more). */
+  sealSync(key: SealKey, data: Uint8Array, opts: SealOptions): SealedBlob;
+  /**
+   * Verifies the MAC, decrypts, decompresses (when uncompressedLength > 0) and checks the hash
+   * (when id is given) of one stored blob; resolves to the plaintext. Rejects with an Error whose
+   * `.code` is 'ERR_CAIRN_CORRUPT' and `.reason` a CorruptReason when the blob is damaged.
+   * `sealed` must not be modified, detached or transferred until the promise settles.
+   */
+  open(key: SealKey, sealed: Uint8Array, opts: OpenOptions): Promise<Buffer>;
+  /** open() on the calling thread. */
+  openSync(key: SealKey, sealed: Uint8Array, opts: OpenOptions): Buffer;
+  /** SHA-256 of data (or of the concatenation of the parts, at most 4096) as 64 lower-case hex digits, off the JavaScript thread. */
+  sha256(data: Uint8Array | readonly Uint8Array[]): Promise<string>;
+  /**
+   * Reads a whole regular file into `out` in one thread-pool job: open (O_RDONLY | O_NOFOLLOW |
+   * O_NONBLOCK | O_NOATIME, without O_NOATIME where that is not permitted), fstat, check that it
+   * is a regular file (else ERR_CAIRN_NOT_REGULAR) and, with dev/ino, the same inode (else
+   * ERR_CAIRN_REPLACED), read until end of file or until out is full, close, [SHA-256].
+   * System call failures are Node-style errors (.code, .errno, .syscall 'open' | 'fstat' |
+   * 'read', .path). `out` must be left alone until the promise settles.
+   */
+  readFile(path: NativePath, out: Uint8Array, opts?: ReadFileOptions): Promise<ReadFileResult>;
+}
+
+export interface NativeApi extends BlobKernels {
   /** 'native' for the addon, 'fallback' for the TypeScript implementation. */
   readonly kind: 'native' | 'fallback';
 
@@ -38,16 +170,16 @@ export interface NativeApi {
   rabin(polynomial: bigint): RabinKernel;
 
   /** Extended attributes of path without following a final symlink, in listxattr order. */
-  lgetxattrs(path: string): XattrEntry[];
+  lgetxattrs(path: NativePath): XattrEntry[];
   /** Sets one extended attribute without following a final symlink. */
-  lsetxattr(path: string, name: string, value: Uint8Array): void;
+  lsetxattr(path: NativePath, name: string, value: Uint8Array): void;
   /** Creates a device node (mode includes S_IFBLK or S_IFCHR, dev is the Linux st_rdev encoding). */
-  mknod(path: string, mode: number, dev: bigint): void;
+  mknod(path: NativePath, mode: number, dev: bigint): void;
   /** Creates a FIFO with the given permission bits. */
-  mkfifo(path: string, mode: number): void;
+  mkfifo(path: NativePath, mode: number): void;
   /**
    * Sets atime and mtime with nanosecond precision (utimensat); does not follow a final symlink when
    * nofollow is true. Times are nanoseconds since the epoch.
    */
-  utimens(path: string, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void;
+  utimens(path: NativePath, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void;
 }

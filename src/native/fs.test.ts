@@ -5,6 +5,7 @@
  * skipped, with a message saying so.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -295,6 +296,175 @@ for (const impl of impls) {
       assert.throws(() => api.utimens('/tmp/x', 1 as unknown as bigint, 1n, false), TypeError);
       assert.throws(() => api.utimens('/tmp/x', 1n, 1n, 'yes' as unknown as boolean), TypeError);
       assert.throws(() => api.utimens('/tmp/x', 1n << 63n, 1n, false), RangeError);
+    });
+  });
+}
+
+/** A path of raw bytes: dir (a string) / name with a byte that is not valid UTF-8 in it. */
+function bytePath(dir: string, name: string): Buffer {
+  return Buffer.concat([Buffer.from(dir + '/'), Buffer.from(name), Buffer.from([0xff, 0xfe]), Buffer.from('.x')]);
+}
+
+for (const impl of impls) {
+  const api = impl.api;
+
+  describe(`${impl.name}: paths given as bytes (names that are not valid UTF-8)`, () => {
+    it('mkfifo and utimens on a non-UTF-8 name, also below a non-UTF-8 directory', () => {
+      const dir = freshDir();
+      const sub = bytePath(dir, 'dir');
+      fs.mkdirSync(sub);
+      for (const p of [bytePath(dir, 'fifo'), Buffer.concat([sub, Buffer.from('/'), Buffer.from([0x80, 0x41])])]) {
+        api.mkfifo(p, 0o640);
+        const st = fs.lstatSync(p, { bigint: true });
+        assert.ok(st.isFIFO());
+        assert.equal(Number(st.mode & 0o7777n).toString(8), '640');
+        api.utimens(p, 1400000000000000001n, 1400000000000000002n, true);
+        const st2 = fs.lstatSync(p, { bigint: true });
+        assert.equal(st2.atimeNs, 1400000000000000001n);
+        assert.equal(st2.mtimeNs, 1400000000000000002n);
+      }
+      // Nothing was created under a mangled (U+FFFD) name.
+      const mangled = Buffer.from('\ufffd', 'utf8');
+      assert.deepEqual(fs.readdirSync(dir, { encoding: 'buffer' }).filter((n) => n.includes(mangled)), []);
+    });
+
+    it('a Uint8Array that is valid UTF-8 names the same file as the string', () => {
+      const dir = freshDir();
+      const f = path.join(dir, 'ünï');
+      fs.writeFileSync(f, '');
+      api.utimens(new Uint8Array(Buffer.from(f)), 5n, 7n, true);
+      assert.equal(fs.lstatSync(f, { bigint: true }).mtimeNs, 7n);
+    });
+
+    it('extended attributes on a non-UTF-8 name', (t) => {
+      const dir = freshDir();
+      const f = bytePath(dir, 'file');
+      fs.writeFileSync(f, '');
+      try {
+        api.lsetxattr(f, 'user.cairn.b', Buffer.from([1, 2, 0, 3]));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOTSUP' || isCairnError(e, 'UNSUPPORTED')) {
+          t.skip(`user xattrs unavailable here (${(e as Error).message})`);
+          return;
+        }
+        throw e;
+      }
+      const got = api.lgetxattrs(f).filter((x) => x.name.startsWith('user.'));
+      assert.deepEqual(byName(got), [['user.cairn.b', '01020003']]);
+    });
+
+    it('mknod on a non-UTF-8 name', (t) => {
+      if (!isRoot) {
+        t.skip('mknod of devices needs root');
+        return;
+      }
+      const dir = freshDir();
+      const p = bytePath(dir, 'dev');
+      api.mknod(p, 0o020000 | 0o600, makeDev(1n, 3n));
+      const st = fs.lstatSync(p, { bigint: true });
+      assert.ok(st.isCharacterDevice());
+      assert.equal(st.rdev, makeDev(1n, 3n));
+    });
+
+    it('errors name the path as Node does (invalid bytes as U+FFFD)', () => {
+      const dir = freshDir();
+      const p = bytePath(dir, 'missing');
+      const shown = p.toString('utf8');
+      assert.ok(shown.includes('\ufffd'));
+      assert.throws(() => api.utimens(p, 1n, 1n, true), (e) => assertSysError(e, 'ENOENT', 'utimensat', shown));
+      assert.throws(() => api.mkfifo(Buffer.concat([p, Buffer.from('/f')]), 0o600), (e) => assertSysError(e, 'ENOENT', 'mkfifo', shown + '/f'));
+    });
+
+    it('refuses NUL bytes and other argument types', () => {
+      assert.throws(() => api.mkfifo(Buffer.from('/tmp/a\0b'), 0o600), TypeError);
+      assert.throws(() => api.utimens(new Uint8Array([0x2f, 0]), 1n, 1n, true), TypeError);
+      assert.throws(() => api.lgetxattrs(new Uint16Array(4) as unknown as Uint8Array), TypeError);
+      assert.throws(() => api.lgetxattrs({} as unknown as string), TypeError);
+    });
+  });
+}
+
+for (const impl of impls) {
+  const api = impl.api;
+
+  describe(`${impl.name}: readFile (one job per small file)`, () => {
+    it('reads a whole file, hashes it, reports fstat size and end of file', async () => {
+      const dir = freshDir();
+      const f = path.join(dir, 'f');
+      const data = Buffer.from('x'.repeat(5000) + 'end');
+      fs.writeFileSync(f, data);
+      const st = fs.lstatSync(f, { bigint: true });
+      const out = Buffer.alloc(data.length + 1);
+      const r = await api.readFile(f, out, { dev: st.dev, ino: st.ino, hash: true });
+      assert.deepEqual(r, { length: data.length, size: data.length, complete: true, id: createHash('sha256').update(data).digest('hex') });
+      assert.ok(out.subarray(0, r.length).equals(data));
+      const exact = await api.readFile(Buffer.from(f), Buffer.alloc(data.length), { hash: true });
+      assert.equal(exact.complete, false, 'out filled before end of file was seen');
+      assert.equal(exact.id, undefined);
+      const small = await api.readFile(f, Buffer.alloc(10));
+      assert.deepEqual(small, { length: 10, size: data.length, complete: false });
+      const empty = path.join(dir, 'empty');
+      fs.writeFileSync(empty, '');
+      assert.deepEqual(await api.readFile(empty, Buffer.alloc(1), { hash: true }), {
+        length: 0,
+        size: 0,
+        complete: true,
+        id: createHash('sha256').digest('hex'),
+      });
+    });
+
+    it('seals the contents in the same job when asked (and skips it when there is no room)', async () => {
+      const dir = freshDir();
+      const f = path.join(dir, 'f');
+      const data = Buffer.from('hello small file\n'.repeat(300));
+      fs.writeFileSync(f, data);
+      const key = api.sealKey(Buffer.alloc(32, 1), Buffer.alloc(16, 2), Buffer.alloc(16, 3));
+      const sealOut = Buffer.alloc(data.length + 32);
+      const r = await api.readFile(f, Buffer.alloc(data.length + 1), { hash: true, seal: { key, compress: true, level: 3, out: sealOut } });
+      assert.ok(r.sealed, 'sealed');
+      assert.equal(r.sealed.sealed.buffer, sealOut.buffer, 'a view of seal.out');
+      assert.equal(r.sealed.uncompressedLength, data.length, 'compressible text is compressed');
+      const plain = api.openSync(key, r.sealed.sealed, { uncompressedLength: r.sealed.uncompressedLength, maxSize: 1 << 20, id: r.id });
+      assert.ok(plain.equals(data));
+      const none = await api.readFile(f, Buffer.alloc(data.length + 1), { seal: { key, compress: true, level: 3, out: Buffer.alloc(data.length) } });
+      assert.equal(none.sealed, undefined, 'no room: not sealed');
+      await assert.rejects(
+        Promise.resolve().then(() => api.readFile(f, Buffer.alloc(8), { seal: { key: {} as never, compress: true, level: 3, out: sealOut } })),
+        TypeError,
+      );
+    });
+
+    it('a non-UTF-8 name given as bytes', async () => {
+      const dir = freshDir();
+      const p = bytePath(dir, 'file');
+      fs.writeFileSync(p, 'abc');
+      const out = Buffer.alloc(8);
+      const r = await api.readFile(p, out);
+      assert.equal(out.subarray(0, r.length).toString(), 'abc');
+    });
+
+    it('refuses a FIFO (without blocking), a directory, a symlink, a replaced inode; ENOENT as fs errors', async () => {
+      const dir = freshDir();
+      const fifo = path.join(dir, 'fifo');
+      api.mkfifo(fifo, 0o600);
+      await assert.rejects(api.readFile(fifo, Buffer.alloc(8)), (e: NodeJS.ErrnoException) => e.code === 'ERR_CAIRN_NOT_REGULAR' && e.path === fifo);
+      await assert.rejects(api.readFile(dir, Buffer.alloc(8)), (e: NodeJS.ErrnoException) => e.code === 'ERR_CAIRN_NOT_REGULAR');
+      const target = path.join(dir, 't');
+      fs.writeFileSync(target, 'x');
+      const link = path.join(dir, 'link');
+      fs.symlinkSync('t', link);
+      await assert.rejects(api.readFile(link, Buffer.alloc(8)), (e: NodeJS.ErrnoException) => e.code === 'ELOOP' && e.syscall === 'open');
+      const st = fs.lstatSync(target, { bigint: true });
+      await assert.rejects(api.readFile(target, Buffer.alloc(8), { dev: st.dev, ino: st.ino + 1n }), (e: NodeJS.ErrnoException) => e.code === 'ERR_CAIRN_REPLACED');
+      const nope = path.join(dir, 'missing');
+      await assert.rejects(api.readFile(nope, Buffer.alloc(8)), (e) => assertSysError(e, 'ENOENT', 'open', nope));
+    });
+
+    it('rejects bad arguments', async () => {
+      await assert.rejects(Promise.resolve().then(() => api.readFile('/tmp/x\0', Buffer.alloc(1))), TypeError);
+      await assert.rejects(Promise.resolve().then(() => api.readFile('/tmp/x', Buffer.alloc(0))), RangeError);
+      await assert.rejects(Promise.resolve().then(() => api.readFile('/tmp/x', 'out' as unknown as Uint8Array)), TypeError);
     });
   });
 }

@@ -1,24 +1,189 @@
 /**
  * Loader for the native layer: the N-API addon `cairn_native` when it was built
  * (<repoRoot>/native/build/Release/cairn_native.node), else the pure TypeScript fallback.
- * CAIRN_NATIVE=0 forces the fallback. Never prints: whoever cares asks `native.kind`.
+ * CAIRN_NATIVE=0 forces the fallback. An addon built without zstd has no blob kernels: the
+ * fallback's are used then and `native.blobKernelsInfo` says why. Never prints: whoever cares
+ * asks `native.kind` / `native.blobKernels`.
+ *
+ * The addon's asynchronous kernels (seal, open, sha256) run on libuv's thread pool, which Node's
+ * asynchronous fs calls share. They are therefore admitted through one process-wide limiter of
+ * `kernelConcurrency()` slots (at most the CPU count, and one thread fewer than the pool), so that
+ * file reads and writes always find a free pool thread; callers can queue as many jobs as they
+ * like. If UV_THREADPOOL_SIZE is not set, this module raises it (before the pool starts, which it
+ * does on first use) to CPU count + 2 on machines with more than two CPUs.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { NativeApi, RabinKernel, XattrEntry } from './api.js';
+import type { BlobKernels, NativeApi, NativePath, OpenOptions, ReadFileResult, SealedBlob, SealKey } from './api.js';
 import * as fallbackFs from './fallback/fs.js';
 import { poly1305 as fallbackPoly1305 } from './fallback/poly1305.js';
 import { rabin as fallbackRabin } from './fallback/rabin.js';
+import { makeBlobKernels } from './fallback/seal.js';
 
-export type { NativeApi, RabinKernel, XattrEntry } from './api.js';
+export type {
+  BlobKernels,
+  CorruptReason,
+  NativeApi,
+  NativePath,
+  OpenOptions,
+  RabinKernel,
+  ReadFileOptions,
+  ReadFileResult,
+  SealedBlob,
+  SealKey,
+  SealOptions,
+  XattrEntry,
+} from './api.js';
 
 const ADDON_RELATIVE = path.join('native', 'build', 'Release', 'cairn_native.node');
 
-/** What the addon module exports (the same functions as NativeApi, without `kind`). */
-type AddonExports = Omit<NativeApi, 'kind'>;
+/** What the addon module exports: the system calls and kernels as in NativeApi, the blob kernels raw. */
+type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetxattr' | 'mknod' | 'mkfifo' | 'utimens'> & {
+  /** Library versions when built with the blob kernels. */
+  blobKernels?: string;
+  /** Why the blob kernels are missing (built without zstd). */
+  blobKernelsMissing?: string;
+  sealKey?: (encrypt: Uint8Array, macK: Uint8Array, macR: Uint8Array) => SealKey;
+  /** With `out`, `sealed` comes back as the number of bytes written into it. */
+  seal?: (key: SealKey, data: Uint8Array, compress: boolean, level: number, hash: boolean, iv?: Uint8Array, out?: Uint8Array) => Promise<RawSealed>;
+  sealSync?: (key: SealKey, data: Uint8Array, compress: boolean, level: number, hash: boolean, iv?: Uint8Array, out?: Uint8Array) => RawSealed;
+  /** With `out`, the number of bytes written into it. */
+  open?: (key: SealKey, sealed: Uint8Array, ulen: number, maxSize: number, id?: Uint8Array, out?: Uint8Array) => Promise<Buffer | number>;
+  openSync?: (key: SealKey, sealed: Uint8Array, ulen: number, maxSize: number, id?: Uint8Array, out?: Uint8Array) => Buffer | number;
+  sha256?: (data: Uint8Array | readonly Uint8Array[]) => Promise<string>;
+  readFile?: (
+    path: NativePath,
+    out: Uint8Array,
+    dev: bigint | undefined,
+    ino: bigint | undefined,
+    hash: boolean,
+    key?: SealKey,
+    compress?: boolean,
+    level?: number,
+    sealOut?: Uint8Array,
+  ) => Promise<RawReadFile>;
+};
+type RawSealed = Omit<SealedBlob, 'sealed'> & { sealed: Buffer | number };
+type RawReadFile = Omit<ReadFileResult, 'sealed'> & { sealedLength?: number; uncompressedLength?: number };
 const ADDON_FUNCTIONS = ['poly1305', 'rabin', 'lgetxattrs', 'lsetxattr', 'mknod', 'mkfifo', 'utimens'] as const;
+const BLOB_FUNCTIONS = ['sealKey', 'seal', 'sealSync', 'open', 'openSync', 'sha256', 'readFile'] as const;
+
+const cpus = Math.max(1, availableParallelism());
+if (process.env.UV_THREADPOOL_SIZE === undefined && cpus + 2 > 4) process.env.UV_THREADPOOL_SIZE = String(cpus + 2);
+const poolSize = Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '4', 10) || 4);
+
+/**
+ * How many kernel jobs run on the thread pool at once (the limiter's size): the CPU count, but
+ * at least one pool thread stays free for fs requests. Callers size their in-flight windows by it.
+ */
+export function kernelConcurrency(): number {
+  return Math.max(1, Math.min(cpus, poolSize - 1));
+}
+
+/** A FIFO admission limiter: at most `size` started jobs are unsettled at any time. */
+export class Slots {
+  private active = 0;
+  private queue: Array<() => void> = [];
+  private head = 0;
+
+  constructor(readonly size: number) {}
+
+  run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.active < this.size) {
+      this.active++;
+      return this.start(job);
+    }
+    // release() hands its slot straight to the next waiter (active stays counted).
+    return new Promise<void>((resolve) => this.queue.push(resolve)).then(() => this.start(job));
+  }
+
+  /** Jobs admitted and not yet settled, and jobs waiting for a slot. */
+  get pending(): { active: number; waiting: number } {
+    return { active: this.active, waiting: this.queue.length - this.head };
+  }
+
+  private start<T>(job: () => Promise<T>): Promise<T> {
+    let p: Promise<T>;
+    try {
+      p = job();
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    const release = () => this.release();
+    p.then(release, release);
+    return p;
+  }
+
+  private release(): void {
+    if (this.head < this.queue.length) {
+      const next = this.queue[this.head++]!;
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head);
+        this.head = 0;
+      }
+      next();
+    } else {
+      this.active--;
+    }
+  }
+}
+
+/** 32 raw bytes for an ID given as hex (validated) or bytes; undefined stays undefined. */
+function idBytes(id: OpenOptions['id']): Uint8Array | undefined {
+  if (id === undefined || id === null) return undefined;
+  if (typeof id !== 'string') return id;
+  const b = Buffer.from(id, 'hex');
+  if (id.length !== 64 || b.length !== 32) {
+    throw Object.assign(new RangeError('id must be 64 hex digits'), { code: 'ERR_OUT_OF_RANGE' });
+  }
+  return b;
+}
+
+/** A Buffer view of the first n bytes of out. */
+function viewOf(out: Uint8Array, n: number): Buffer {
+  return Buffer.isBuffer(out) ? out.subarray(0, n) : Buffer.from(out.buffer, out.byteOffset, n);
+}
+
+/** Turns the addon's in-place result (a byte count) into a view of the destination. */
+function sealedView(r: RawSealed, out: Uint8Array | undefined): SealedBlob {
+  if (typeof r.sealed === 'number') (r as SealedBlob).sealed = viewOf(out!, r.sealed);
+  return r as SealedBlob;
+}
+
+function plainView(r: Buffer | number, out: Uint8Array | undefined): Buffer {
+  return typeof r === 'number' ? viewOf(out!, r) : r;
+}
+
+/** The addon's blob kernels behind the NativeApi signatures, async ones admitted through one limiter. */
+function addonBlobKernels(m: Required<Pick<AddonExports, (typeof BLOB_FUNCTIONS)[number]>>, info: string): BlobKernels {
+  const slots = new Slots(kernelConcurrency());
+  return {
+    blobKernels: 'native',
+    blobKernelsInfo: info,
+    sealKey: m.sealKey,
+    seal: (key, data, o) =>
+      slots.run(() => m.seal(key, data, o.compress, o.level, o.hash ?? false, o.iv, o.out)).then((r) => sealedView(r, o.out)),
+    sealSync: (key, data, o) => sealedView(m.sealSync(key, data, o.compress, o.level, o.hash ?? false, o.iv, o.out), o.out),
+    open: (key, sealed, o) =>
+      slots.run(() => m.open(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out)).then((r) => plainView(r, o.out)),
+    openSync: (key, sealed, o) => plainView(m.openSync(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out), o.out),
+    sha256: (data) => slots.run(() => m.sha256(data)),
+    // I/O, not CPU: not admitted through the limiter (callers bound how many files they read).
+    readFile: (path, out, o = {}) => {
+      const sl = o.seal;
+      const p = sl ? m.readFile(path, out, o.dev, o.ino, o.hash ?? false, sl.key, sl.compress, sl.level, sl.out) : m.readFile(path, out, o.dev, o.ino, o.hash ?? false);
+      return p.then((r) => {
+        const { sealedLength, uncompressedLength, ...rest } = r;
+        const result: ReadFileResult = rest;
+        if (sealedLength !== undefined) result.sealed = { sealed: viewOf(sl!.out, sealedLength), uncompressedLength: uncompressedLength ?? 0 };
+        return result;
+      });
+    },
+  };
+}
 
 function readPackageName(file: string): string | undefined {
   try {
@@ -82,6 +247,13 @@ export function loadAddon(): NativeApi | undefined {
     }
   }
   const m = mod as AddonExports;
+  let blob: BlobKernels;
+  if (BLOB_FUNCTIONS.every((name) => typeof m[name] === 'function')) {
+    blob = addonBlobKernels(m as Required<AddonExports>, `addon: ${m.blobKernels ?? 'blob kernels'}`);
+  } else {
+    const why = m.blobKernelsMissing ?? `${file} does not export the blob kernels (${BLOB_FUNCTIONS.join(', ')})`;
+    blob = makeBlobKernels(m.poly1305, `TypeScript fallback: ${why}`);
+  }
   return Object.freeze({
     kind: 'native' as const,
     poly1305: m.poly1305,
@@ -91,12 +263,14 @@ export function loadAddon(): NativeApi | undefined {
     mknod: m.mknod,
     mkfifo: m.mkfifo,
     utimens: m.utimens,
+    ...blob,
   });
 }
 
 /** The pure TypeScript implementation (always available). */
 export function loadFallback(): NativeApi {
   return Object.freeze({
+    ...makeBlobKernels(fallbackPoly1305, 'TypeScript fallback'),
     kind: 'fallback' as const,
     poly1305: fallbackPoly1305,
     rabin: fallbackRabin,

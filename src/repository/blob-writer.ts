@@ -3,8 +3,11 @@ import { availableParallelism } from 'node:os';
 import { hashId, type Id } from '../core/ids.js';
 import { Semaphore } from '../core/semaphore.js';
 import { WorkerPool } from '../core/worker-pool.js';
-import { encodePackHeader } from '../format/pack.js';
+import { encodePackHeader, plainHeaderSize, PACK_OVERHEAD } from '../format/pack.js';
 import { encodeIndex } from '../format/index.js';
+import type { SealKey } from '../native/api.js';
+import { BufferPool } from '../native/buffer-pool.js';
+import { kernelConcurrency, native } from '../native/index.js';
 import type { BlobType } from './master-index.js';
 import type { Repository } from './repository.js';
 import { sealBlob, type SealResult } from './seal-blob.js';
@@ -16,7 +19,7 @@ export interface BlobWriterOptions {
   /** Target pack size: restic 0.14's default is 16 MiB; a pack is finished once it reaches it. */
   packSize?: number;
   compression?: Compression;
-  /** Worker threads for compression + encryption (default: one per core). */
+  /** Worker threads for compression + encryption on the worker path (default: one per core). */
   workers?: number;
   /** Packs being uploaded at once; bounds memory to about (uploads + 2) × packSize. */
   uploadConcurrency?: number;
@@ -24,6 +27,12 @@ export interface BlobWriterOptions {
   indexIntervalMs?: number;
   /** ... or when this many blobs are waiting (restic: 50k v1 / 150k v2). */
   indexMaxBlobs?: number;
+  /**
+   * Where blobs are compressed and encrypted: 'kernel' = the addon's seal kernel on libuv's
+   * thread pool, 'workers' = worker threads running the same kernel (TypeScript fallback or
+   * addon) synchronously; 'auto' (default) = 'kernel' when the addon provides it.
+   */
+  sealer?: 'auto' | 'kernel' | 'workers';
 }
 
 export interface SaveResult {
@@ -34,19 +43,45 @@ export interface SaveResult {
   added: number;
 }
 
+type PackEntry = { id: Id; type: BlobType; length: number; uncompressedLength?: number; offset: number };
+
+/**
+ * A pack being filled: sealed blobs are copied into one buffer as they arrive (so each blob's
+ * own buffer is released at once), the header and trailer are appended when it is finished.
+ */
 interface OpenPack {
-  parts: Uint8Array[];
-  blobs: Array<{ id: Id; type: BlobType; length: number; uncompressedLength?: number; offset: number }>;
+  buf: Buffer;
+  blobs: PackEntry[];
   size: number;
 }
 
-/** Blobs smaller than this are sealed on the main thread: a worker round trip costs more. */
-const INLINE_SEAL_LIMIT = 16 * 1024;
+/** Blobs up to this size are sealed on the calling thread even on the kernel path (a thread-pool round trip costs more). */
+const INLINE_KERNEL_LIMIT = 1024;
+/** On the worker path, blobs up to this size are sealed on the main thread: a worker round trip (clone + message) costs more. */
+const INLINE_WORKER_LIMIT = 16 * 1024;
+/** Room beyond packSize in a new pack buffer: the largest chunk (8 MiB) plus its overhead; untouched pages cost nothing. */
+const PACK_SLACK = 8 * 1024 * 1024 + 64 * 1024;
+
+/*
+ * Why the seal kernel (libuv thread pool) and not worker threads, measured on this project's
+ * 2-core test machine (node native/bench-seal.mjs all 256: 1 MiB blobs, half random, half log
+ * text, plus small blobs; zstd -3, SHA-256 included; best of repeated runs on a loaded machine):
+ *
+ *                                     MB per CPU-second   peak RSS above start
+ *   worker_threads (previous path)          166–173            +148–154 MiB
+ *   addon seal() on the thread pool         233–234             +46–47 MiB
+ *
+ * The worker path pays for two extra V8 isolates (≈ 50 MiB each), a copy of every chunk to make
+ * it transferable, the main-thread SHA-256 and message passing; the kernel reads the caller's
+ * buffer in place and hashes, compresses, encrypts and authenticates in one pass on a pool
+ * thread. The worker path stays as the fallback when the addon (or its zstd) is missing.
+ */
 
 /**
- * Saves blobs into packs: dedup against the index and in-flight blobs, compress + encrypt in
- * worker threads, fill one open pack per blob type, upload packs as they fill (bounded), and write
- * index files for uploaded packs. Packs are always durable before an index names them.
+ * Saves blobs into packs: dedup against the index and in-flight blobs, compress + encrypt off the
+ * main thread (seal kernel or worker threads), fill one open pack per blob type, upload packs as
+ * they fill (bounded), and write index files for uploaded packs. Packs are always durable before
+ * an index names them.
  */
 export class BlobWriter {
   private readonly packSize: number;
@@ -59,8 +94,15 @@ export class BlobWriter {
   private readonly inflightUploads = new Set<Promise<void>>();
   private readonly pending = new Set<string>();
   private readonly open: Record<BlobType, OpenPack | undefined> = { data: undefined, tree: undefined };
+  /** 'kernel': native.seal on the thread pool; 'workers': the worker pool. */
+  readonly sealPath: 'kernel' | 'workers';
+  private readonly key: SealKey;
   private pool: WorkerPool<SealRequest, SealResult> | undefined;
-  private unindexed: Array<{ id: Id; blobs: OpenPack['blobs'] }> = [];
+  /** Destinations for sealed blobs on the kernel path: each is copied into its pack at once and given back. */
+  private readonly outPool = new BufferPool(64 * 1024 * 1024);
+  /** Finished packs' buffers, reused once their upload is done. */
+  private readonly idlePacks: Buffer[] = [];
+  private unindexed: Array<{ id: Id; blobs: PackEntry[] }> = [];
   private unindexedBlobs = 0;
   private unindexedSince = 0;
   private failure: unknown;
@@ -78,6 +120,10 @@ export class BlobWriter {
     this.uploads = new Semaphore(Math.max(1, opts.uploadConcurrency ?? 2));
     this.indexIntervalMs = opts.indexIntervalMs ?? 5 * 60 * 1000;
     this.indexMaxBlobs = opts.indexMaxBlobs ?? (repo.version === 1 ? 50_000 : 150_000);
+    const sealer = opts.sealer ?? 'auto';
+    this.sealPath = sealer === 'workers' || (sealer === 'auto' && native.blobKernels !== 'native') ? 'workers' : 'kernel';
+    const k = repo.masterKey;
+    this.key = native.sealKey(k.encrypt, k.macK, k.macR);
   }
 
   private check(): void {
@@ -93,6 +139,21 @@ export class BlobWriter {
     return this.pool;
   }
 
+  /** How many blobs a producer should keep in flight to keep the sealing threads busy. */
+  get parallelism(): number {
+    return this.sealPath === 'kernel' ? kernelConcurrency() : this.workers;
+  }
+
+  /**
+   * How blobs of this type are sealed on the kernel path, so that a producer can seal data while
+   * it already has it on a pool thread (see native.readFile) and pass the result to save();
+   * undefined on the worker path.
+   */
+  sealParams(type: BlobType): { key: SealKey; compress: boolean; level: number } | undefined {
+    if (this.sealPath !== 'kernel') return undefined;
+    return { key: this.key, compress: this.repo.version === 2 && (this.compress || type === 'tree'), level: this.level };
+  }
+
   /** True when the blob is in the repository or on its way into it. */
   isKnown(type: BlobType, id: Id): boolean {
     return this.repo.index.has(type, id) || this.pending.has(type + id);
@@ -100,10 +161,12 @@ export class BlobWriter {
 
   /**
    * Saves a blob unless it is known. `id` may be passed when the caller already hashed the data.
-   * With `transfer`, the caller gives up `data` (its ArrayBuffer may be moved to a worker thread
-   * and detached); otherwise it is copied.
+   * The caller must not modify `data` until the returned promise settles. With `transfer`, the
+   * caller gives up `data` altogether (on the worker path its ArrayBuffer may then be moved to a
+   * worker thread and detached instead of copied). `sealed` is `data` already sealed with
+   * sealParams(type) (and `id` must then be given): it is used instead of sealing again.
    */
-  async save(type: BlobType, data: Uint8Array, id?: Id, opts: { transfer?: boolean } = {}): Promise<SaveResult> {
+  async save(type: BlobType, data: Uint8Array, id?: Id, opts: { transfer?: boolean; sealed?: SealResult } = {}): Promise<SaveResult> {
     this.check();
     const blobId = id ?? hashId(data);
     const key = type + blobId;
@@ -112,41 +175,63 @@ export class BlobWriter {
       return { id: blobId, known: true, added: 0 };
     }
     this.pending.add(key);
+    // Tree blobs are always compressed in v2 (restic compresses them even with --compression off).
+    const compress = this.repo.version === 2 && (this.compress || type === 'tree');
     let sealed: SealResult;
+    let out: Buffer | undefined;
     try {
-      // Tree blobs are always compressed in v2 (restic compresses them even with --compression off).
-      const compress = this.repo.version === 2 && (this.compress || type === 'tree');
-      if (data.length <= INLINE_SEAL_LIMIT) sealed = sealBlob(this.repo.sealer, data, compress, this.level);
-      else {
-        // Hand the worker a buffer it can own: transferring avoids the structured-clone copy and
-        // frees the caller's (possibly larger, shared) read buffer as soon as possible.
-        const owned = opts.transfer && ownsWholeBuffer(data) ? data : new Uint8Array(data);
-        sealed = await this.getPool().run({ data: owned, compress }, [owned.buffer as ArrayBuffer]);
+      if (opts.sealed !== undefined && id !== undefined) {
+        sealed = opts.sealed;
+      } else if (this.sealPath === 'kernel') {
+        const o = { compress, level: this.level };
+        if (data.length <= INLINE_KERNEL_LIMIT) {
+          sealed = native.sealSync(this.key, data, o);
+        } else {
+          out = this.outPool.take(data.length + 32);
+          sealed = await native.seal(this.key, data, { ...o, out });
+        }
+      } else {
+        sealed = await this.sealOnWorkers(data, compress, opts.transfer === true);
       }
+      this.check();
     } catch (e) {
+      if (out) this.outPool.give(out);
       this.pending.delete(key);
       throw e;
     }
-    this.check();
-    await this.addToPack(type, blobId, sealed);
+    const n = sealed.sealed.length;
+    const full = this.addToPack(type, blobId, sealed);
+    // The sealed bytes are in the pack now: the destination can serve the next blob.
+    if (out) this.outPool.give(out);
+    if (full) await this.startUpload(full);
     this.stats.newBlobs++;
-    this.stats.addedBytes += sealed.sealed.length;
+    this.stats.addedBytes += n;
     this.stats.plainBytesAdded += data.length;
-    return { id: blobId, known: false, added: sealed.sealed.length };
+    return { id: blobId, known: false, added: n };
   }
 
-  private async addToPack(type: BlobType, id: Id, s: SealResult): Promise<void> {
+  private sealOnWorkers(data: Uint8Array, compress: boolean, transfer: boolean): SealResult | Promise<SealResult> {
+    if (data.length <= INLINE_WORKER_LIMIT) return sealBlob(this.key, data, compress, this.level);
+    // Hand the worker a buffer it can own: transferring avoids the structured-clone copy and
+    // frees the caller's (possibly larger, shared) read buffer as soon as possible.
+    const owned = transfer && ownsWholeBuffer(data) ? data : new Uint8Array(data);
+    return this.getPool().run({ data: owned, compress }, [owned.buffer as ArrayBuffer]);
+  }
+
+  /** Copies a sealed blob into the open pack of its type; returns the pack when that filled it. */
+  private addToPack(type: BlobType, id: Id, s: SealResult): OpenPack | undefined {
     let p = this.open[type];
-    if (!p) p = this.open[type] = { parts: [], blobs: [], size: 0 };
-    const b: OpenPack['blobs'][number] = { id, type, length: s.sealed.length, offset: p.size };
+    if (!p) p = this.open[type] = { buf: this.idlePacks.pop() ?? Buffer.allocUnsafeSlow(this.packSize + PACK_SLACK), blobs: [], size: 0 };
+    const n = s.sealed.length;
+    ensureRoom(p, n);
+    p.buf.set(s.sealed, p.size);
+    const b: PackEntry = { id, type, length: n, offset: p.size };
     if (s.uncompressedLength) b.uncompressedLength = s.uncompressedLength;
-    p.parts.push(s.sealed);
     p.blobs.push(b);
-    p.size += s.sealed.length;
-    if (p.size >= this.packSize) {
-      this.open[type] = undefined;
-      await this.startUpload(p);
-    }
+    p.size += n;
+    if (p.size < this.packSize) return undefined;
+    this.open[type] = undefined;
+    return p;
   }
 
   private async startUpload(p: OpenPack): Promise<void> {
@@ -164,13 +249,19 @@ export class BlobWriter {
 
   private async uploadPack(p: OpenPack): Promise<void> {
     const header = encodePackHeader(p.blobs);
-    const sealedHeader = this.repo.sealer.seal(header);
-    const trailer = Buffer.alloc(4);
-    trailer.writeUInt32LE(sealedHeader.length, 0);
-    const data = Buffer.concat([...p.parts, sealedHeader, trailer]);
-    p.parts = [];
-    const packId = createHash('sha256').update(data).digest('hex');
+    // The header is small: seal it right here (on the kernel path with the same kernel as the blobs).
+    ensureRoom(p, plainHeaderSize(p.blobs) + PACK_OVERHEAD);
+    const sealedHeader = native.sealSync(this.key, header, { compress: false, level: this.level }).sealed;
+    p.buf.set(sealedHeader, p.size);
+    p.size += sealedHeader.length;
+    p.buf.writeUInt32LE(sealedHeader.length, p.size);
+    p.size += 4;
+    const data = p.buf.subarray(0, p.size);
+    // The pack's name is the SHA-256 of its bytes: hashed on a pool thread when the kernel is there.
+    const packId = this.sealPath === 'kernel' ? await native.sha256(data) : createHash('sha256').update(data).digest('hex');
     await this.repo.backend.save({ type: 'pack', name: packId }, data);
+    // Saved: the backend no longer needs the bytes, so the buffer can take the next pack.
+    if (p.buf.length === this.packSize + PACK_SLACK && this.idlePacks.length < 2) this.idlePacks.push(p.buf);
     this.stats.packsWritten++;
     this.repo.index.addPack(packId, p.blobs);
     for (const b of p.blobs) this.pending.delete(b.type + b.id);
@@ -223,6 +314,14 @@ export class BlobWriter {
   get failed(): boolean {
     return this.failure !== undefined;
   }
+}
+
+/** Grows the pack buffer (copying) when n more bytes do not fit. */
+function ensureRoom(p: OpenPack, n: number): void {
+  if (p.size + n <= p.buf.length) return;
+  const bigger = Buffer.allocUnsafeSlow(Math.max(p.buf.length * 2, p.size + n));
+  p.buf.copy(bigger, 0, 0, p.size);
+  p.buf = bigger;
 }
 
 /** True when the view covers a whole, non-shared ArrayBuffer (safe to transfer to a worker). */

@@ -1,3 +1,4 @@
+import { CairnError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 
 export type BlobType = 'data' | 'tree';
@@ -16,108 +17,632 @@ export interface IndexedBlob extends BlobLocation {
   id: Id;
 }
 
-interface Entry {
-  pack: number; // index into packIds
-  offset: number;
-  length: number;
-  uncompressedLength: number; // 0 = not compressed
+/*
+ * Layout (≈ 44 bytes per blob plus ≈ 41 bytes per pack; measured in master-index.test.ts and
+ * reported by native/bench-index.mjs):
+ *
+ * Blob IDs are SHA-256 digests, so their first bytes are uniformly distributed and serve as the
+ * hash without hashing. An ID is held as eight 32-bit words w0…w7 (big-endian, so numeric order
+ * is byte order).
+ *
+ * Most entries live in the *main* part: 256 shards chosen by the top 8 bits of w0, each a set of
+ * typed arrays sorted by (ID, type, pack, offset), with a directory of 256 buckets on the next 8
+ * bits of w0. The 16 bits that select shard and bucket are therefore not stored; per entry:
+ *   k0   u16   the low 16 bits of w0
+ *   k    7×u32 w1…w7
+ *   pt   u32   pack number << 1 | type (0 data, 1 tree)
+ *   off  u32   offset in the pack
+ *   lu   u32   length (24 bits) | bits 16–23 of the uncompressed length (top 8 bits)
+ *   ul   u16   bits 0–15 of the uncompressed length
+ * A blob whose length or uncompressed length needs more than 24 bits (≥ 16 MiB; data chunks are
+ * at most 8 MiB) stores 0xFFFFFF as its length and its real sizes in a small side map.
+ *
+ * New entries go to the *recent* part first: a dense array of 12 words per entry with an
+ * open-addressing table on w0. When it holds more than max(65536, main / 2) entries it is sorted
+ * (radix sort on w0) and merged into the main part shard by shard (one shard is rewritten at a
+ * time, so the transient extra memory is one shard's, ≈ 1/256 of the index). A query merges
+ * first when the recent part holds more than 1/32 of the main part, so that after loading the
+ * index files everything is in the compact form.
+ *
+ * Pack IDs are eight words each with their own open-addressing table (≈ 41 bytes per pack).
+ */
+
+const SHARD_BITS = 8;
+const SHARDS = 1 << SHARD_BITS;
+const BUCKETS = 256;
+const LEN_ESCAPE = 0xffffff;
+/** Words per entry of the recent part: w0…w7, pt, off, len, ulen. */
+const RW = 12;
+
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX[97 + i] = 10 + i;
+
+/** Parses a 64-digit lower-case hex ID into w[at…at+7]; false when it is not one. */
+function parseId(id: string, w: Uint32Array, at = 0): boolean {
+  if (typeof id !== 'string' || id.length !== 64) return false;
+  let bad = 0;
+  for (let k = 0; k < 8; k++) {
+    let v = 0;
+    const base = k * 8;
+    for (let j = 0; j < 8; j++) {
+      const c = id.charCodeAt(base + j);
+      const n = c < 128 ? HEX[c]! : -1;
+      bad |= n;
+      v = (v << 4) | (n & 15);
+    }
+    w[at + k] = v >>> 0;
+  }
+  return bad >= 0;
+}
+
+const hexScratch = Buffer.alloc(32);
+
+/** The hex ID of eight words given as a getter (word j). */
+function hexOfWords(get: (j: number) => number): string {
+  for (let j = 0; j < 8; j++) hexScratch.writeUInt32BE(get(j), j * 4);
+  return hexScratch.toString('hex');
+}
+
+/** A typed array of the same kind with room for `cap` elements, holding a's first `n`. */
+function grown<T extends Uint32Array | Uint16Array | Int32Array | Uint8Array>(a: T, n: number, cap: number): T {
+  const b = new (a.constructor as new (n: number) => T)(cap);
+  b.set(a.subarray(0, n));
+  return b;
+}
+
+/** One shard of the main part (see the layout comment). */
+class Shard {
+  n = 0;
+  k0 = new Uint16Array(0);
+  k = new Uint32Array(0);
+  pt = new Uint32Array(0);
+  off = new Uint32Array(0);
+  lu = new Uint32Array(0);
+  ul = new Uint16Array(0);
+  /** dir[b] = index of the first entry whose bucket (bits 16–23 of w0) is ≥ b; dir[256] = n. */
+  dir = new Uint32Array(BUCKETS + 1);
+}
+
+export interface MasterIndexOptions {
+  /** Recent entries that trigger a merge at least (tests use small values). */
+  minMerge?: number;
 }
 
 /**
- * The in-memory union of all index files: (type, blob ID) → locations. Pack IDs are interned so
- * each entry holds a small integer instead of a 64-character string.
+ * The in-memory union of all index files: (type, blob ID) → locations, in compact typed arrays
+ * (see the layout comment above). Exact duplicate entries are dropped, as restic does when merging.
  */
 export class MasterIndex {
-  private readonly packIds: Id[] = [];
-  private readonly packNumbers = new Map<Id, number>();
-  private readonly packBlobs: Array<{ type: BlobType; ids: Id[] }> = [];
-  private readonly maps: Record<BlobType, Map<Id, Entry | Entry[]>> = { data: new Map(), tree: new Map() };
-  private blobCount = 0;
+  private readonly shards: Shard[] = Array.from({ length: SHARDS }, () => new Shard());
+  private mainCount = 0;
+  // recent part
+  private rw = new Uint32Array(RW * 1024);
+  private rn = 0;
+  private rtab = new Int32Array(2048).fill(-1);
+  private rmask = 2047;
+  // packs
+  private pw = new Uint32Array(8 * 256);
+  private pn = 0;
+  private ptab = new Int32Array(512).fill(-1);
+  private pmask = 511;
+  private ptype = new Uint8Array(256);
+  /** Per pack: [data start, data end, data count, tree start, tree end, tree count], built on first packExtent(). */
+  private extents: Uint32Array | undefined;
+  /** Sizes of blobs that do not fit the 24-bit fields, by `${pt}:${offset}`. */
+  private readonly big = new Map<string, { length: number; ulen: number }>();
+  private readonly minMerge: number;
+  private readonly q = new Uint32Array(8);
 
-  private internPack(packId: Id): number {
-    let n = this.packNumbers.get(packId);
-    if (n === undefined) {
-      n = this.packIds.length;
-      this.packIds.push(packId);
-      this.packNumbers.set(packId, n);
-      this.packBlobs.push({ type: 'data', ids: [] });
-    }
-    return n;
+  constructor(opts: MasterIndexOptions = {}) {
+    this.minMerge = Math.max(1, opts.minMerge ?? 65536);
   }
 
-  /** Adds the blobs of one pack. Exact duplicate entries are dropped, as restic does when merging. */
-  addPack(packId: Id, blobs: Array<{ id: Id; type: BlobType; offset: number; length: number; uncompressedLength?: number }>): void {
-    const pn = this.internPack(packId);
-    const pb = this.packBlobs[pn]!;
-    for (const b of blobs) {
-      const e: Entry = { pack: pn, offset: b.offset, length: b.length, uncompressedLength: b.uncompressedLength ?? 0 };
-      const map = this.maps[b.type];
-      const cur = map.get(b.id);
-      if (cur === undefined) {
-        map.set(b.id, e);
-      } else {
-        const list = Array.isArray(cur) ? cur : [cur];
-        if (list.some((x) => x.pack === pn && x.offset === e.offset && x.length === e.length)) continue;
-        list.push(e);
-        map.set(b.id, list);
+  // ---- packs ---------------------------------------------------------------------------------
+
+  private findPack(w: Uint32Array): number {
+    const pw = this.pw;
+    for (let i = w[0]! & this.pmask; ; i = (i + 1) & this.pmask) {
+      const p = this.ptab[i]!;
+      if (p < 0) return -1;
+      const b = p * 8;
+      if (pw[b] === w[0] && pw[b + 1] === w[1] && pw[b + 2] === w[2] && pw[b + 3] === w[3] &&
+          pw[b + 4] === w[4] && pw[b + 5] === w[5] && pw[b + 6] === w[6] && pw[b + 7] === w[7]) {
+        return p;
       }
-      pb.type = b.type;
-      pb.ids.push(b.id);
-      this.blobCount++;
+    }
+  }
+
+  private placePack(p: number): void {
+    for (let i = this.pw[p * 8]! & this.pmask; ; i = (i + 1) & this.pmask) {
+      if (this.ptab[i]! < 0) {
+        this.ptab[i] = p;
+        return;
+      }
+    }
+  }
+
+  /** The pack number of packId, adding the pack when new. */
+  private internPack(packId: Id): { n: number; isNew: boolean } {
+    const w = this.q;
+    if (!parseId(packId, w)) throw new CairnError('INVALID_ARGUMENT', `index: invalid pack ID ${JSON.stringify(packId)}`);
+    const found = this.findPack(w);
+    if (found >= 0) return { n: found, isNew: false };
+    const n = this.pn++;
+    if (8 * this.pn > this.pw.length) {
+      this.pw = grown(this.pw, 8 * n, this.pw.length * 2);
+      this.ptype = grown(this.ptype, n, this.ptype.length * 2);
+      if (this.extents) this.extents = grown(this.extents, 6 * n, this.ptype.length * 6);
+    }
+    this.pw.set(w, 8 * n);
+    if (this.extents) this.extents.fill(0xffffffff, 6 * n, 6 * n + 6).fill(0, 6 * n + 1, 6 * n + 3).fill(0, 6 * n + 4, 6 * n + 6);
+    if (this.pn * 2 > this.ptab.length) {
+      this.ptab = new Int32Array(this.ptab.length * 2).fill(-1);
+      this.pmask = this.ptab.length - 1;
+      for (let p = 0; p < this.pn; p++) this.placePack(p);
+    } else {
+      this.placePack(n);
+    }
+    return { n, isNew: true };
+  }
+
+  private packIdOf(p: number): Id {
+    const pw = this.pw;
+    return hexOfWords((j) => pw[p * 8 + j]!);
+  }
+
+  // ---- adding --------------------------------------------------------------------------------
+
+  /** Adds the blobs of one pack. Exact duplicate entries are dropped, as restic does when merging. */
+  addPack(packId: Id, blobs: ReadonlyArray<{ id: Id; type: BlobType; offset: number; length: number; uncompressedLength?: number }>): void {
+    const { n: pack, isNew } = this.internPack(packId);
+    // A new pack cannot hold an exact duplicate of anything indexed, nor of itself when its
+    // offsets increase (as in every index restic or cairn writes); otherwise check each blob.
+    let check = !isNew;
+    for (let i = 1; !check && i < blobs.length; i++) if (blobs[i]!.offset <= blobs[i - 1]!.offset) check = true;
+    const w = this.q;
+    for (const b of blobs) {
+      if (!parseId(b.id, w)) throw new CairnError('INVALID_ARGUMENT', `index: invalid blob ID ${JSON.stringify(b.id)} in pack ${packId}`);
+      const type = b.type === 'tree' ? 1 : 0;
+      const ulen = b.uncompressedLength ?? 0;
+      if (!(Number.isInteger(b.offset) && b.offset >= 0 && b.offset <= 0xffffffff && Number.isInteger(b.length) && b.length >= 0 &&
+            b.length <= 0xffffffff && Number.isInteger(ulen) && ulen >= 0 && ulen <= 0xffffffff)) {
+        throw new CairnError('INVALID_ARGUMENT', `index: blob ${b.id} in pack ${packId} has an invalid offset or length`);
+      }
+      if (check && this.hasExact(w, type, pack, b.offset, b.length)) continue;
+      this.addRecent(w, (pack << 1) | type, b.offset, b.length, ulen);
+      this.ptype[pack] = type;
+      if (this.extents) this.extend(pack, type, b.offset, b.length);
+    }
+    if (this.rn >= Math.max(this.minMerge, this.mainCount >>> 1)) this.merge();
+  }
+
+  private addRecent(w: Uint32Array, pt: number, off: number, len: number, ulen: number): void {
+    if ((this.rn + 1) * RW > this.rw.length) this.rw = grown(this.rw, this.rn * RW, this.rw.length * 2);
+    const e = this.rn++;
+    const b = e * RW;
+    this.rw.set(w, b);
+    this.rw[b + 8] = pt >>> 0;
+    this.rw[b + 9] = off;
+    this.rw[b + 10] = len;
+    this.rw[b + 11] = ulen;
+    if (this.rn * 2 > this.rtab.length) {
+      this.rtab = new Int32Array(this.rtab.length * 2).fill(-1);
+      this.rmask = this.rtab.length - 1;
+      for (let x = 0; x < this.rn; x++) this.placeRecent(x);
+    } else {
+      this.placeRecent(e);
+    }
+  }
+
+  private placeRecent(e: number): void {
+    for (let i = this.rw[e * RW]! & this.rmask; ; i = (i + 1) & this.rmask) {
+      if (this.rtab[i]! < 0) {
+        this.rtab[i] = e;
+        return;
+      }
+    }
+  }
+
+  private hasExact(w: Uint32Array, type: number, pack: number, off: number, len: number): boolean {
+    let found = false;
+    this.visit(w, type, (pt, o, l) => {
+      if (pt >>> 1 === pack && o === off && l === len) found = true;
+    }, false);
+    return found;
+  }
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  /** Merges the recent part first when it has grown large relative to the main part. */
+  private settle(): void {
+    if (this.rn > 4096 && this.rn > this.mainCount >>> 5) this.merge();
+  }
+
+  /**
+   * Calls fn(pt, offset, length, ulen) for every location of (type, ID w), main part first (in
+   * (pack, offset) order), then recent ones. Stops early when fn returns true.
+   */
+  private visit(w: Uint32Array, type: number, fn: (pt: number, off: number, len: number, ulen: number) => boolean | void, settle = true): void {
+    if (settle) this.settle();
+    const sh = this.shards[w[0]! >>> 24]!;
+    if (sh.n > 0) {
+      const bucket = (w[0]! >>> 16) & 0xff;
+      const lo16 = w[0]! & 0xffff;
+      let a = sh.dir[bucket]!;
+      let z = sh.dir[bucket + 1]!;
+      while (a < z) {
+        const m = (a + z) >>> 1;
+        if (sh.k0[m]! < lo16) a = m + 1;
+        else z = m;
+      }
+      const end = sh.dir[bucket + 1]!;
+      for (let i = a; i < end && sh.k0[i] === lo16; i++) {
+        const kb = i * 7;
+        if (sh.k[kb] !== w[1] || sh.k[kb + 1] !== w[2] || sh.k[kb + 2] !== w[3] || sh.k[kb + 3] !== w[4] ||
+            sh.k[kb + 4] !== w[5] || sh.k[kb + 5] !== w[6] || sh.k[kb + 6] !== w[7]) {
+          continue;
+        }
+        const pt = sh.pt[i]!;
+        if ((pt & 1) !== type) continue;
+        const lu = sh.lu[i]!;
+        let len = lu & LEN_ESCAPE;
+        let ulen = ((lu >>> 24) << 16) | sh.ul[i]!;
+        if (len === LEN_ESCAPE) {
+          const big = this.big.get(`${pt}:${sh.off[i]}`)!;
+          len = big.length;
+          ulen = big.ulen;
+        }
+        if (fn(pt, sh.off[i]!, len, ulen) === true) return;
+      }
+    }
+    const rw = this.rw;
+    for (let i = w[0]! & this.rmask; ; i = (i + 1) & this.rmask) {
+      const e = this.rtab[i]!;
+      if (e < 0) return;
+      const b = e * RW;
+      if (rw[b] === w[0] && rw[b + 1] === w[1] && rw[b + 2] === w[2] && rw[b + 3] === w[3] && rw[b + 4] === w[4] &&
+          rw[b + 5] === w[5] && rw[b + 6] === w[6] && rw[b + 7] === w[7] && (rw[b + 8]! & 1) === type) {
+        if (fn(rw[b + 8]!, rw[b + 9]!, rw[b + 10]!, rw[b + 11]!) === true) return;
+      }
     }
   }
 
   has(type: BlobType, id: Id): boolean {
-    return this.maps[type].has(id);
+    const w = this.q;
+    if (!parseId(id, w)) return false;
+    let found = false;
+    this.visit(w, type === 'tree' ? 1 : 0, () => (found = true));
+    return found;
   }
 
   lookup(type: BlobType, id: Id): BlobLocation[] {
-    const cur = this.maps[type].get(id);
-    if (cur === undefined) return [];
-    const list = Array.isArray(cur) ? cur : [cur];
-    return list.map((e) => this.toLocation(type, e));
-  }
-
-  private toLocation(type: BlobType, e: Entry): BlobLocation {
-    const loc: BlobLocation = { packId: this.packIds[e.pack]!, type, offset: e.offset, length: e.length };
-    if (e.uncompressedLength) loc.uncompressedLength = e.uncompressedLength;
-    return loc;
+    const w = this.q;
+    if (!parseId(id, w)) return [];
+    const out: BlobLocation[] = [];
+    this.visit(w, type === 'tree' ? 1 : 0, (pt, offset, length, ulen) => {
+      const loc: BlobLocation = { packId: this.packIdOf(pt >>> 1), type, offset, length };
+      if (ulen) loc.uncompressedLength = ulen;
+      out.push(loc);
+    });
+    return out;
   }
 
   /** Plaintext size of a blob, or undefined when unknown. */
   blobSize(type: BlobType, id: Id): number | undefined {
-    const cur = this.maps[type].get(id);
-    if (cur === undefined) return undefined;
-    const e = Array.isArray(cur) ? cur[0]! : cur;
-    return e.uncompressedLength || e.length - 32;
+    const w = this.q;
+    if (!parseId(id, w)) return undefined;
+    let size: number | undefined;
+    this.visit(w, type === 'tree' ? 1 : 0, (_pt, _off, len, ulen) => {
+      size = ulen || len - 32;
+      return true;
+    });
+    return size;
   }
 
   get size(): number {
-    return this.blobCount;
+    return this.mainCount + this.rn;
   }
 
   packCount(): number {
-    return this.packIds.length;
+    return this.pn;
   }
 
   hasPack(packId: Id): boolean {
-    return this.packNumbers.has(packId);
+    const w = this.q;
+    return parseId(packId, w) && this.findPack(w) >= 0;
   }
 
-  /** Every indexed blob with its location, grouped by pack. */
+  /**
+   * The byte range [start, end) covered by the indexed blobs of one type in a pack, and how many
+   * there are; undefined for a pack without such blobs. (A per-pack table is built by one pass
+   * over the index on the first call and kept up to date afterwards.)
+   */
+  packExtent(packId: Id, type: BlobType): { start: number; end: number; blobs: number } | undefined {
+    const w = this.q;
+    if (!parseId(packId, w)) return undefined;
+    const p = this.findPack(w);
+    if (p < 0) return undefined;
+    if (!this.extents) this.buildExtents();
+    const x = this.extents!;
+    const b = 6 * p + (type === 'tree' ? 3 : 0);
+    return x[b + 2]! > 0 ? { start: x[b]!, end: x[b + 1]!, blobs: x[b + 2]! } : undefined;
+  }
+
+  private buildExtents(): void {
+    const x = new Uint32Array(this.ptype.length * 6);
+    for (let p = 0; p < this.pn; p++) {
+      x[6 * p] = 0xffffffff;
+      x[6 * p + 3] = 0xffffffff;
+    }
+    this.extents = x;
+    this.forEachEntry((pt, off, len) => this.extend(pt >>> 1, pt & 1, off, len));
+  }
+
+  private extend(pack: number, type: number, off: number, len: number): void {
+    const x = this.extents!;
+    const b = 6 * pack + 3 * type;
+    if (off < x[b]!) x[b] = off;
+    if (off + len > x[b + 1]!) x[b + 1] = Math.min(off + len, 0xffffffff);
+    x[b + 2]!++;
+  }
+
+  /** Calls fn for every entry (main part shard by shard, then recent), with its ID words readable through id(j). */
+  private forEachEntry(fn: (pt: number, off: number, len: number, ulen: number, id: (j: number) => number) => void): void {
+    for (let s = 0; s < SHARDS; s++) {
+      const sh = this.shards[s]!;
+      let bucket = 0;
+      for (let i = 0; i < sh.n; i++) {
+        while (sh.dir[bucket + 1]! <= i) bucket++;
+        const pt = sh.pt[i]!;
+        const lu = sh.lu[i]!;
+        let len = lu & LEN_ESCAPE;
+        let ulen = ((lu >>> 24) << 16) | sh.ul[i]!;
+        if (len === LEN_ESCAPE) {
+          const big = this.big.get(`${pt}:${sh.off[i]}`)!;
+          len = big.length;
+          ulen = big.ulen;
+        }
+        const k0 = ((s << 24) | (bucket << 16) | sh.k0[i]!) >>> 0;
+        const kb = i * 7;
+        fn(pt, sh.off[i]!, len, ulen, (j) => (j === 0 ? k0 : sh.k[kb + j - 1]!));
+      }
+    }
+    const rw = this.rw;
+    for (let e = 0; e < this.rn; e++) {
+      const b = e * RW;
+      fn(rw[b + 8]!, rw[b + 9]!, rw[b + 10]!, rw[b + 11]!, (j) => rw[b + j]!);
+    }
+  }
+
+  /** Every indexed blob with its location, grouped by pack (packs in the order they were added, blobs by offset). */
   *entries(): IterableIterator<IndexedBlob> {
-    for (const type of ['data', 'tree'] as const) {
-      for (const [id, cur] of this.maps[type]) {
-        const list = Array.isArray(cur) ? cur : [cur];
-        for (const e of list) yield { id, ...this.toLocation(type, e) };
+    this.settle();
+    for (const group of this.byPack()) {
+      for (const e of group.entries) {
+        const loc: IndexedBlob = { id: e.id, packId: group.packId, type: e.type, offset: e.offset, length: e.length };
+        if (e.ulen) loc.uncompressedLength = e.ulen;
+        yield loc;
       }
     }
   }
 
-  /** Blob IDs of each pack in insertion order. */
+  /** Blob IDs of each pack (packs in the order they were added, blobs by offset), and the type of the pack's last added blob. */
   *packs(): IterableIterator<{ packId: Id; type: BlobType; blobIds: Id[] }> {
-    for (let i = 0; i < this.packIds.length; i++) {
-      yield { packId: this.packIds[i]!, type: this.packBlobs[i]!.type, blobIds: this.packBlobs[i]!.ids };
+    this.settle();
+    for (const group of this.byPack()) {
+      yield { packId: group.packId, type: this.ptype[group.pack] === 1 ? 'tree' : 'data', blobIds: group.entries.map((e) => e.id) };
     }
   }
+
+  /** Groups all entries by pack (one counting pass; a pack's entries are materialized when reached). */
+  private *byPack(): IterableIterator<{ pack: number; packId: Id; entries: Array<{ id: Id; type: BlobType; offset: number; length: number; ulen: number }> }> {
+    const total = this.size;
+    const count = new Uint32Array(this.pn + 1);
+    this.forEachEntry((pt) => {
+      count[(pt >>> 1) + 1]!++;
+    });
+    for (let p = 0; p < this.pn; p++) count[p + 1]! += count[p]!;
+    const at = count.slice(0, this.pn);
+    // Entry records in pack order: pt, off, len, ulen and the 8 ID words.
+    const rec = new Uint32Array(total * 12);
+    this.forEachEntry((pt, off, len, ulen, id) => {
+      const r = at[pt >>> 1]!++ * 12;
+      rec[r] = pt;
+      rec[r + 1] = off;
+      rec[r + 2] = len;
+      rec[r + 3] = ulen;
+      for (let j = 0; j < 8; j++) rec[r + 4 + j] = id(j);
+    });
+    for (let p = 0; p < this.pn; p++) {
+      const list = [];
+      for (let i = count[p]!; i < count[p + 1]!; i++) {
+        const r = i * 12;
+        list.push({
+          id: hexOfWords((j) => rec[r + 4 + j]!),
+          type: (rec[r]! & 1 ? 'tree' : 'data') as BlobType,
+          offset: rec[r + 1]!,
+          length: rec[r + 2]!,
+          ulen: rec[r + 3]!,
+        });
+      }
+      list.sort((a, b) => a.offset - b.offset);
+      yield { pack: p, packId: this.packIdOf(p), entries: list };
+    }
+  }
+
+  // ---- merging -------------------------------------------------------------------------------
+
+  /** Moves every recent entry into the main part (see the layout comment). */
+  merge(): void {
+    const n = this.rn;
+    if (n === 0) return;
+    const rw = this.rw;
+    const order = sortRecent(rw, n);
+    // order is sorted by full key; split by shard and merge each.
+    let i = 0;
+    while (i < n) {
+      const s = rw[order[i]! * RW]! >>> 24;
+      let j = i + 1;
+      while (j < n && rw[order[j]! * RW]! >>> 24 === s) j++;
+      this.mergeShard(this.shards[s]!, order, i, j);
+      i = j;
+    }
+    this.mainCount += n;
+    this.rn = 0;
+    this.rw = new Uint32Array(RW * 1024);
+    this.rtab = new Int32Array(2048).fill(-1);
+    this.rmask = 2047;
+  }
+
+  private mergeShard(sh: Shard, order: Uint32Array, from: number, to: number): void {
+    const rw = this.rw;
+    const add = to - from;
+    const total = sh.n + add;
+    const k0 = new Uint16Array(total);
+    const k = new Uint32Array(total * 7);
+    const pt = new Uint32Array(total);
+    const off = new Uint32Array(total);
+    const lu = new Uint32Array(total);
+    const ul = new Uint16Array(total);
+    const perBucket = new Uint32Array(BUCKETS + 1);
+    let src = 0; // next main entry to copy
+    let dst = 0;
+    const copyMain = (upTo: number) => {
+      const m = upTo - src;
+      if (m <= 0) return;
+      if (m > 8) {
+        k0.set(sh.k0.subarray(src, upTo), dst);
+        k.set(sh.k.subarray(src * 7, upTo * 7), dst * 7);
+        pt.set(sh.pt.subarray(src, upTo), dst);
+        off.set(sh.off.subarray(src, upTo), dst);
+        lu.set(sh.lu.subarray(src, upTo), dst);
+        ul.set(sh.ul.subarray(src, upTo), dst);
+      } else {
+        for (let x = 0; x < m; x++) {
+          const a = src + x;
+          const d = dst + x;
+          k0[d] = sh.k0[a]!;
+          for (let y = 0; y < 7; y++) k[d * 7 + y] = sh.k[a * 7 + y]!;
+          pt[d] = sh.pt[a]!;
+          off[d] = sh.off[a]!;
+          lu[d] = sh.lu[a]!;
+          ul[d] = sh.ul[a]!;
+        }
+      }
+      dst += m;
+      src = upTo;
+    };
+    for (let x = from; x < to; x++) {
+      const b = order[x]! * RW;
+      const bucket = (rw[b]! >>> 16) & 0xff;
+      perBucket[bucket + 1]!++;
+      // Insertion point: the first main entry of the bucket that sorts after this one.
+      let a = Math.max(src, sh.dir[bucket]!);
+      let z = sh.dir[bucket + 1]!;
+      while (a < z) {
+        const m = (a + z) >>> 1;
+        if (compareMain(sh, m, rw, b) < 0) a = m + 1;
+        else z = m;
+      }
+      copyMain(a);
+      k0[dst] = rw[b]! & 0xffff;
+      for (let y = 0; y < 7; y++) k[dst * 7 + y] = rw[b + 1 + y]!;
+      const p = rw[b + 8]!;
+      const len = rw[b + 10]!;
+      const ulen = rw[b + 11]!;
+      pt[dst] = p;
+      off[dst] = rw[b + 9]!;
+      if (len >= LEN_ESCAPE || ulen >= LEN_ESCAPE) {
+        this.big.set(`${p}:${rw[b + 9]}`, { length: len, ulen });
+        lu[dst] = LEN_ESCAPE;
+        ul[dst] = 0;
+      } else {
+        lu[dst] = (len | ((ulen >>> 16) << 24)) >>> 0;
+        ul[dst] = ulen & 0xffff;
+      }
+      dst++;
+    }
+    copyMain(sh.n);
+    // New directory: old positions shifted by the recent entries of lower buckets.
+    const dir = new Uint32Array(BUCKETS + 1);
+    let shift = 0;
+    for (let bkt = 0; bkt <= BUCKETS; bkt++) {
+      shift += perBucket[bkt]!;
+      dir[bkt] = sh.dir[bkt]! + shift;
+    }
+    dir[BUCKETS] = total;
+    sh.k0 = k0;
+    sh.k = k;
+    sh.pt = pt;
+    sh.off = off;
+    sh.lu = lu;
+    sh.ul = ul;
+    sh.dir = dir;
+    sh.n = total;
+  }
+}
+
+/** Orders main entry m against recent entry at rw[b…] by (ID, type, pack, offset); bucket equal. */
+function compareMain(sh: Shard, m: number, rw: Uint32Array, b: number): number {
+  const a0 = sh.k0[m]!;
+  const b0 = rw[b]! & 0xffff;
+  if (a0 !== b0) return a0 < b0 ? -1 : 1;
+  const kb = m * 7;
+  for (let y = 0; y < 7; y++) {
+    const x = sh.k[kb + y]!;
+    const z = rw[b + 1 + y]!;
+    if (x !== z) return x < z ? -1 : 1;
+  }
+  const pa = sh.pt[m]!;
+  const pb = rw[b + 8]!;
+  if ((pa & 1) !== (pb & 1)) return (pa & 1) - (pb & 1);
+  if (pa !== pb) return pa < pb ? -1 : 1;
+  const oa = sh.off[m]!;
+  const ob = rw[b + 9]!;
+  return oa === ob ? 0 : oa < ob ? -1 : 1;
+}
+
+/** Orders recent entries x and y by (ID, type, pack, offset). */
+function compareRecent(rw: Uint32Array, x: number, y: number): number {
+  const a = x * RW;
+  const b = y * RW;
+  for (let j = 0; j < 8; j++) {
+    if (rw[a + j] !== rw[b + j]) return rw[a + j]! < rw[b + j]! ? -1 : 1;
+  }
+  const pa = rw[a + 8]!;
+  const pb = rw[b + 8]!;
+  if ((pa & 1) !== (pb & 1)) return (pa & 1) - (pb & 1);
+  if (pa !== pb) return pa < pb ? -1 : 1;
+  return rw[a + 9]! - rw[b + 9]!;
+}
+
+/** The recent entries' numbers sorted by full key: LSD radix sort on w0 (2 × 16 bits), then ties. */
+function sortRecent(rw: Uint32Array, n: number): Uint32Array {
+  let a = new Uint32Array(n);
+  let b = new Uint32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  const count = new Uint32Array(65537);
+  for (const shift of [0, 16]) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[((rw[a[i]! * RW]! >>> shift) & 0xffff) + 1]!++;
+    for (let d = 0; d < 65536; d++) count[d + 1]! += count[d]!;
+    for (let i = 0; i < n; i++) {
+      const e = a[i]!;
+      b[count[(rw[e * RW]! >>> shift) & 0xffff]!++] = e;
+    }
+    [a, b] = [b, a];
+  }
+  // Runs with equal w0 (rare with uniform IDs, common only for duplicates): insertion sort.
+  for (let i = 1; i < n; i++) {
+    if (rw[a[i]! * RW] !== rw[a[i - 1]! * RW]) continue;
+    const e = a[i]!;
+    let j = i - 1;
+    while (j >= 0 && rw[a[j]! * RW] === rw[e * RW] && compareRecent(rw, a[j]!, e) > 0) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = e;
+  }
+  return a;
 }

@@ -18,6 +18,7 @@ import { zstdDecompress } from '../format/zstd.js';
 import { formatTime, localOffsetMinutes } from '../format/time.js';
 import { randomPolynomial } from '../chunker/polynomial.js';
 import { MasterIndex, type BlobLocation, type BlobType } from './master-index.js';
+import { TreePackCache } from './tree-cache.js';
 
 export type UnpackedType = 'index' | 'snapshot' | 'lock';
 
@@ -45,6 +46,7 @@ const MAX_BLOB_PLAINTEXT = 64 << 20;
  */
 export class Repository {
   readonly index = new MasterIndex();
+  private readonly treeCache = new TreePackCache(this.index, (packId, offset, length) => this.backend.load({ type: 'pack', name: packId }, offset, length));
   readonly logger: Logger;
   readonly clock: Clock;
   private indexLoaded = false;
@@ -173,6 +175,17 @@ export class Repository {
     if (locs.length === 0) throw new CairnError('NOT_FOUND', `${type} blob ${id} not found in index`, { object: `${type} blob ${id}` });
     let lastErr: unknown;
     for (const loc of locs) {
+      if (type === 'tree') {
+        // trees come from whole cached tree packs: one request per pack, not per directory
+        const cached = await this.treeCache.get(loc).catch(() => undefined);
+        if (cached) {
+          try {
+            return this.openBlob(type, id, loc, cached);
+          } catch {
+            this.treeCache.drop(loc.packId); // read it on its own below
+          }
+        }
+      }
       try {
         const sealed = await this.backend.load({ type: 'pack', name: loc.packId }, loc.offset, loc.length);
         return this.openBlob(type, id, loc, sealed);

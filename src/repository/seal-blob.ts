@@ -1,5 +1,11 @@
-import type { Sealer } from '../crypto/seal.js';
-import { zstdCompressBound, zstdCompressInto } from '../format/zstd.js';
+/**
+ * Sealing one blob on the calling thread, for the worker-thread path of the blob writer (used
+ * when the addon's blob kernels are not available). The work itself is the blob kernel's
+ * (src/native: zstd with the compressibility sample, AES-256-CTR, Poly1305-AES); this module
+ * only adapts it to the worker protocol. See blob-writer.ts for why and when which path is used.
+ */
+import type { SealKey } from '../native/api.js';
+import { native } from '../native/index.js';
 
 export interface SealResult {
   sealed: Uint8Array;
@@ -7,45 +13,8 @@ export interface SealResult {
   uncompressedLength: number;
 }
 
-/** Reused per thread: one blob is sealed at a time on each thread, and blobs are ≤ 8 MiB. */
-let scratch: Buffer | undefined;
-const SAMPLE = 16 * 1024;
-
-function scratchFor(n: number): Buffer {
-  const need = zstdCompressBound(n);
-  if (!scratch || scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, 1 << 20));
-  return scratch;
-}
-
-/**
- * Cheap test whether compressing is worth it: compress a 16 KiB sample from the middle at level 1.
- * Incompressible data (media, encrypted or already compressed files) then costs no zstd time;
- * restic compresses everything, but storing such blobs raw is equally valid (spec §5.5).
- */
-function worthCompressing(data: Uint8Array): boolean {
-  if (data.length < 4 * SAMPLE) return true;
-  const start = (data.length >> 1) - (SAMPLE >> 1);
-  const sample = data.subarray(start, start + SAMPLE);
-  const n = zstdCompressInto(sample, scratchFor(SAMPLE), 1);
-  return n < SAMPLE * 0.97;
-}
-
-/**
- * Compresses (when asked and when that makes the blob smaller) and encrypts one blob. The output
- * is a fresh ArrayBuffer so a worker can transfer it without a copy.
- */
-export function sealBlob(s: Sealer, data: Uint8Array, compress: boolean, level: number): SealResult {
-  let payload: Uint8Array = data;
-  let uncompressedLength = 0;
-  if (compress && data.length > 0 && worthCompressing(data)) {
-    const dst = scratchFor(data.length);
-    const n = zstdCompressInto(data, dst, level);
-    if (n < data.length) {
-      payload = dst.subarray(0, n);
-      uncompressedLength = data.length;
-    }
-  }
-  const out = new Uint8Array(new ArrayBuffer(payload.length + 32));
-  s.sealInto(payload, Buffer.from(out.buffer, 0, out.length), 0);
-  return { sealed: out, uncompressedLength };
+/** Compresses (when asked and when that makes the blob smaller) and encrypts one blob. */
+export function sealBlob(key: SealKey, data: Uint8Array, compress: boolean, level: number): SealResult {
+  const r = native.sealSync(key, data, { compress, level });
+  return { sealed: r.sealed, uncompressedLength: r.uncompressedLength };
 }

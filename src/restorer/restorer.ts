@@ -8,6 +8,8 @@ import { chmodBitsFromGo, unixModeFromGo } from '../format/mode.js';
 import { RestoreTarget, writeSparse } from '../fs/restore.js';
 import type { FsEntryType } from '../fs/meta.js';
 import type { FileHandle } from 'node:fs/promises';
+import { Semaphore } from '../core/semaphore.js';
+import { BufferPool } from '../native/buffer-pool.js';
 import { relString, type PlannedBlob, type PlannedEntry, type RestorePlan } from './plan.js';
 
 export interface BlobLoc {
@@ -23,8 +25,12 @@ export interface RestorerRepo {
   lookupData(id: Id): BlobLoc[];
   /** Reads a byte range of a pack. */
   readPack(packId: Id, offset: number, length: number): Promise<Buffer>;
-  /** Decrypts, decompresses and verifies one blob. */
-  openBlob(id: Id, loc: BlobLoc, sealed: Uint8Array): Buffer | Promise<Buffer>;
+  /**
+   * Decrypts, decompresses and verifies one blob. `out` (when given) has room for the plaintext;
+   * the implementation may write it there and return a view of it (the restorer reuses `out`
+   * once the plaintext is written to disk). Must not keep `sealed` or `out` after settling.
+   */
+  openBlob(id: Id, loc: BlobLoc, sealed: Uint8Array, out?: Buffer): Buffer | Promise<Buffer>;
 }
 
 export interface RestoreOptions {
@@ -34,8 +40,12 @@ export interface RestoreOptions {
   sparse?: boolean;
   dryRun?: boolean;
   overwrite?: boolean;
-  /** Packs read at once. */
+  /** Packs (byte ranges of packs) read at once. */
   packConcurrency?: number;
+  /** Blobs being decrypted or written at once (bounds plaintext memory to about this × 8 MiB). */
+  blobConcurrency?: number;
+  /** File handles kept open at once (files are opened when their data arrives, closed when complete or evicted). */
+  maxOpenFiles?: number;
   reporter?: Reporter;
   signal?: AbortSignal;
 }
@@ -126,10 +136,92 @@ export async function planRestore(repo: RestorerRepo, root: Id, opts: Pick<Resto
 
 /** Largest gap between two needed blobs of a pack that is still read in the same request. */
 const MAX_READ_GAP = 1 << 20;
+/** Largest single read from a pack. */
+const MAX_READ = 32 << 20;
 
 /**
- * Executes a restore plan: creates the tree, reads each pack once (in parallel), writes blobs at
- * their file offsets as they arrive, and applies metadata (files when complete, directories last).
+ * Open handles of files being restored, opened when their first blob arrives (created then, with
+ * the overwrite semantics of RestoreTarget.createFile) and reopened with openFile() if they were
+ * closed in between. At most `max` idle handles stay open; the least recently used idle ones are
+ * closed beyond that (handles in use are never closed), so a restore of many files never runs
+ * into the open-files limit.
+ */
+class OpenFiles {
+  private readonly handles = new Map<number, { h: FileHandle; users: number }>();
+  private readonly opening = new Map<number, Promise<void>>();
+  private readonly created = new Set<number>();
+
+  constructor(
+    private readonly open: (i: number, create: boolean) => Promise<FileHandle>,
+    private readonly max: number,
+  ) {}
+
+  /** A handle for entry i, counted as in use until release(i). */
+  async acquire(i: number): Promise<FileHandle> {
+    for (;;) {
+      const e = this.handles.get(i);
+      if (e !== undefined) {
+        e.users++;
+        // re-insert: Map order is then least recently used first
+        this.handles.delete(i);
+        this.handles.set(i, e);
+        this.evict();
+        return e.h;
+      }
+      let p = this.opening.get(i);
+      if (p === undefined) {
+        const create = !this.created.has(i);
+        p = this.open(i, create).then((h) => {
+          this.created.add(i);
+          this.handles.set(i, { h, users: 0 });
+        });
+        this.opening.set(i, p);
+        p.then(
+          () => this.opening.delete(i),
+          () => this.opening.delete(i),
+        );
+      }
+      await p;
+    }
+  }
+
+  release(i: number): void {
+    const e = this.handles.get(i);
+    if (e !== undefined) e.users--;
+  }
+
+  /** Closes entry i's handle (when no write is using it). */
+  async close(i: number): Promise<void> {
+    const e = this.handles.get(i);
+    if (e === undefined || e.users > 0) return;
+    this.handles.delete(i);
+    await e.h.close();
+  }
+
+  /** Closes everything (after failures): errors are ignored. */
+  async closeAll(): Promise<void> {
+    const all = [...this.handles.values()];
+    this.handles.clear();
+    await Promise.all(all.map((e) => e.h.close().catch(() => undefined)));
+  }
+
+  private evict(): void {
+    if (this.handles.size <= this.max) return;
+    for (const [i, e] of this.handles) {
+      if (this.handles.size <= this.max) break;
+      if (e.users > 0) continue;
+      this.handles.delete(i);
+      void e.h.close().catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Executes a restore plan: creates the tree, reads each pack once (several at a time),
+ * decrypts/decompresses/verifies the blobs off the main thread (as the repository's openBlob
+ * does it), writes each blob at its offsets in whatever order blobs complete, and applies metadata
+ * (files when complete, directories last). Memory is bounded by packConcurrency reads of at most
+ * 32 MiB and blobConcurrency plaintexts; open files by maxOpenFiles.
  */
 export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts: RestoreOptions): Promise<RestoreSummary> {
   const reporter = opts.reporter ?? nullReporter;
@@ -154,7 +246,6 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
 
   const target = await RestoreTarget.open(opts.target, { create: true });
   const ow = { overwrite: opts.overwrite ?? true };
-  const handles = new HandleCache(target, 64);
   const warn = (w: string[]) => {
     for (const x of w) {
       if (summary.warnings.length < 100) summary.warnings.push(x);
@@ -180,7 +271,9 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     warn(r.warnings);
   };
 
-  // 1. Create directories, files (empty, sized), links and special files in tree order.
+  // 1. Directories, empty files, symlinks and special files in tree order. Files with content are
+  //    created when their first blob arrives (2.), hard links once their target is complete (3.).
+  const links: number[] = [];
   for (let i = 0; i < plan.entries.length; i++) {
     opts.signal?.throwIfAborted();
     const e = plan.entries[i]!;
@@ -194,22 +287,20 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
         case 'file': {
           await target.mkdirp(e.rel.slice(0, -1));
           if (e.linkTo !== undefined) {
-            if (failed.has(e.linkTo)) throw new CairnError('IO', 'hard link target could not be restored');
-            await target.createHardlink(e.rel, plan.entries[e.linkTo]!.rel, ow);
-            summary.files++;
+            links.push(i);
             break;
           }
-          // Create (and size, for sparse output) now, but do not keep the file open: a snapshot
-          // can hold millions of files; blobs reopen them through a small handle cache.
-          const h = await target.createFile(e.rel, ow);
-          try {
-            const size = n.size ?? 0;
-            if (opts.sparse && size > 0) await h.truncate(size);
-          } finally {
-            await h.close();
-          }
           summary.files++;
-          if (e.remaining === 0) await applyMeta(i);
+          if (e.remaining === 0) {
+            const h = await target.createFile(e.rel, ow);
+            try {
+              const size = n.size ?? 0;
+              if (opts.sparse && size > 0) await h.truncate(size);
+            } finally {
+              await h.close();
+            }
+            await applyMeta(i);
+          }
           break;
         }
         case 'symlink':
@@ -242,62 +333,124 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
   }
 
-  // 2. Content: every pack once, in parallel; blobs land at their offsets in any order.
-  const writeBlob = async (pb: PlannedBlob, plain: Buffer) => {
-    for (const t of pb.targets) {
-      if (failed.has(t.entry)) continue;
-      const e = plan.entries[t.entry]!;
+  // 2. Content: every pack once, several at a time; each blob is opened off the main thread and
+  //    written at its offsets as soon as it is ready, in any order.
+  const files = new OpenFiles(async (i, create) => {
+    const e = plan.entries[i]!;
+    if (!create) return target.openFile(e.rel);
+    const h = await target.createFile(e.rel, ow);
+    const size = e.node.size ?? 0;
+    if (opts.sparse && size > 0) {
       try {
-        const h = await handles.acquire(t.entry, e.rel);
-        try {
-          if (opts.sparse) await writeSparse(h, plain, t.fileOffset);
-          else await writeFully(h, plain, t.fileOffset);
-        } finally {
-          handles.release(t.entry);
-        }
-        summary.bytes += plain.length;
-        if (--e.remaining === 0) {
-          await handles.close(t.entry);
-          await applyMeta(t.entry);
-        }
+        await h.truncate(size);
       } catch (err) {
-        if (isCairnError(err, 'NO_SPACE') || (err as NodeJS.ErrnoException).code === 'ENOSPC') throw err;
+        await h.close().catch(() => undefined);
+        throw err;
+      }
+    }
+    return h;
+  }, Math.max(1, opts.maxOpenFiles ?? 128));
+  const plainPool = new BufferPool(64 << 20);
+  const blobSlots = new Semaphore(Math.max(1, opts.blobConcurrency ?? 8));
+  let fatal: unknown;
+
+  const writeTarget = async (t: { entry: number; fileOffset: number }, plain: Buffer) => {
+    if (failed.has(t.entry)) return;
+    let h: FileHandle;
+    try {
+      h = await files.acquire(t.entry);
+    } catch (err) {
+      if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) fatal ??= err;
+      fail(t.entry, err);
+      return;
+    }
+    try {
+      if (opts.sparse) await writeSparse(h, plain, t.fileOffset);
+      else await writeFully(h, plain, t.fileOffset);
+    } catch (err) {
+      files.release(t.entry);
+      if (isCairnError(err, 'NO_SPACE') || (err as NodeJS.ErrnoException).code === 'ENOSPC') fatal ??= err;
+      fail(t.entry, err);
+      await files.close(t.entry).catch(() => undefined);
+      return;
+    }
+    files.release(t.entry);
+    summary.bytes += plain.length;
+    const e = plan.entries[t.entry]!;
+    if (--e.remaining === 0 && !failed.has(t.entry)) {
+      try {
+        await files.close(t.entry);
+        await applyMeta(t.entry);
+      } catch (err) {
         fail(t.entry, err);
       }
     }
   };
 
-  await mapLimit(plan.packs.entries(), opts.packConcurrency ?? 4, async ([packId, blobs]) => {
-    opts.signal?.throwIfAborted();
-    // Group blobs into read ranges: adjacent blobs (small gaps) come in one request.
-    let i = 0;
-    while (i < blobs.length) {
-      let j = i + 1;
-      while (j < blobs.length && blobs[j]!.offset - (blobs[j - 1]!.offset + blobs[j - 1]!.length) <= MAX_READ_GAP && blobs[j]!.offset + blobs[j]!.length - blobs[i]!.offset <= 32 << 20) j++;
-      const start = blobs[i]!.offset;
-      const end = blobs[j - 1]!.offset + blobs[j - 1]!.length;
-      let buf: Buffer | undefined;
+  const restoreBlob = async (packId: Id, pb: PlannedBlob, sealed: Buffer) => {
+    if (pb.targets.every((t) => failed.has(t.entry))) return;
+    const out = plainPool.take(pb.plainLength);
+    try {
+      let plain: Buffer;
       try {
-        buf = await repo.readPack(packId, start, end - start);
+        const loc: BlobLoc = { packId, offset: pb.offset, length: pb.length };
+        if (pb.uncompressedLength) loc.uncompressedLength = pb.uncompressedLength;
+        plain = await repo.openBlob(pb.id, loc, sealed, out);
       } catch (err) {
-        for (const pb of blobs.slice(i, j)) for (const t of pb.targets) fail(t.entry, err);
+        for (const t of pb.targets) fail(t.entry, err);
+        return;
       }
-      if (buf) {
-        for (const pb of blobs.slice(i, j)) {
-          let plain: Buffer;
-          try {
-            plain = await repo.openBlob(pb.id, { packId, offset: pb.offset, length: pb.length, uncompressedLength: pb.uncompressedLength }, buf.subarray(pb.offset - start, pb.offset - start + pb.length));
-          } catch (err) {
-            for (const t of pb.targets) fail(t.entry, err);
-            continue;
-          }
-          await writeBlob(pb, plain);
-        }
-      }
-      i = j;
+      await Promise.all(pb.targets.map((t) => writeTarget(t, plain)));
+    } finally {
+      plainPool.give(out);
     }
-  });
-  await handles.closeAll();
+  };
+
+  try {
+    await mapLimit(plan.packs.entries(), opts.packConcurrency ?? 4, async ([packId, blobs]) => {
+      // Group blobs into read ranges: adjacent blobs (small gaps) come in one request.
+      let i = 0;
+      while (i < blobs.length) {
+        opts.signal?.throwIfAborted();
+        if (fatal !== undefined) throw fatal;
+        let j = i + 1;
+        while (
+          j < blobs.length &&
+          blobs[j]!.offset - (blobs[j - 1]!.offset + blobs[j - 1]!.length) <= MAX_READ_GAP &&
+          blobs[j]!.offset + blobs[j]!.length - blobs[i]!.offset <= MAX_READ
+        ) {
+          j++;
+        }
+        const range = blobs.slice(i, j);
+        i = j;
+        if (range.every((pb) => pb.targets.every((t) => failed.has(t.entry)))) continue;
+        const start = range[0]!.offset;
+        const end = range[range.length - 1]!.offset + range[range.length - 1]!.length;
+        let buf: Buffer;
+        try {
+          buf = await repo.readPack(packId, start, end - start);
+        } catch (err) {
+          for (const pb of range) for (const t of pb.targets) fail(t.entry, err);
+          continue;
+        }
+        // The blobs of this range are opened concurrently (bounded); buf stays alive until they are done.
+        const jobs: Promise<void>[] = [];
+        for (const pb of range) {
+          await blobSlots.acquire();
+          if (fatal !== undefined) {
+            blobSlots.release();
+            break;
+          }
+          const sealed = buf.subarray(pb.offset - start, pb.offset - start + pb.length);
+          jobs.push(restoreBlob(packId, pb, sealed).finally(() => blobSlots.release()));
+        }
+        await Promise.all(jobs);
+      }
+    });
+    if (fatal !== undefined) throw fatal;
+  } finally {
+    await files.closeAll();
+  }
   for (let i = 0; i < plan.entries.length; i++) {
     const e = plan.entries[i]!;
     if (e.node.type === 'file' && e.linkTo === undefined && e.remaining > 0 && !failed.has(i)) {
@@ -305,7 +458,20 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
   }
 
-  // 3. Directory metadata last, deepest first, so restoring contents does not change it again.
+  // 3. Hard links, now that the files they link to are complete.
+  for (const i of links) {
+    const e = plan.entries[i]!;
+    try {
+      if (failed.has(e.linkTo!)) throw new CairnError('IO', 'hard link target could not be restored');
+      await target.createHardlink(e.rel, plan.entries[e.linkTo!]!.rel, ow);
+      summary.files++;
+    } catch (err) {
+      if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) throw err;
+      fail(i, err);
+    }
+  }
+
+  // 4. Directory metadata last, deepest first, so restoring contents does not change it again.
   const dirs = plan.entries.map((e, i) => ({ e, i })).filter((x) => x.e.node.type === 'dir');
   dirs.sort((a, b) => b.e.rel.length - a.e.rel.length);
   for (const { i } of dirs) {
@@ -321,62 +487,6 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   return summary;
 }
 
-/**
- * Open files being written, bounded: a file is opened when one of its blobs arrives and kept open
- * while more are expected, but at most `limit` handles stay open (least recently used idle ones are
- * closed and reopened later), so restores of huge trees never run out of file descriptors.
- */
-class HandleCache {
-  private readonly open = new Map<number, { h: FileHandle; users: number }>();
-
-  constructor(private readonly target: RestoreTarget, private readonly limit: number) {}
-
-  async acquire(i: number, rel: Buffer[]): Promise<FileHandle> {
-    let slot = this.open.get(i);
-    if (slot) {
-      this.open.delete(i); // re-insert: Map order is our LRU order
-      this.open.set(i, slot);
-    } else {
-      await this.evict();
-      slot = { h: await this.target.openFile(rel), users: 0 };
-      const raced = this.open.get(i);
-      if (raced) {
-        await slot.h.close();
-        slot = raced;
-      } else this.open.set(i, slot);
-    }
-    slot.users++;
-    return slot.h;
-  }
-
-  release(i: number): void {
-    const slot = this.open.get(i);
-    if (slot) slot.users--;
-  }
-
-  async close(i: number): Promise<void> {
-    const slot = this.open.get(i);
-    if (!slot || slot.users > 0) return;
-    this.open.delete(i);
-    await slot.h.close();
-  }
-
-  private async evict(): Promise<void> {
-    if (this.open.size < this.limit) return;
-    for (const [i, slot] of this.open) {
-      if (slot.users > 0) continue;
-      this.open.delete(i);
-      await slot.h.close().catch(() => undefined);
-      if (this.open.size < this.limit) return;
-    }
-  }
-
-  async closeAll(): Promise<void> {
-    for (const slot of this.open.values()) await slot.h.close().catch(() => undefined);
-    this.open.clear();
-  }
-}
-
 async function writeFully(h: FileHandle, buf: Buffer, position: number): Promise<void> {
   let off = 0;
   while (off < buf.length) {
@@ -384,4 +494,3 @@ async function writeFully(h: FileHandle, buf: Buffer, position: number): Promise
     off += bytesWritten;
   }
 }
-

@@ -32,7 +32,7 @@ export interface AzureOptions {
   maxTries?: number;
   /** First SDK retry delay; it doubles per try. */
   retryDelayMs?: number;
-  /** Abort a request that moves no bytes for this long (then it counts as a retryable failure). */
+  /** Abort a request that moves no bytes for this long; it then counts as retryable (default 60 s). */
   stallTimeoutMs?: number;
   /** Page size for listings (the service caps it at 5000). */
   listPageSize?: number;

@@ -21,6 +21,12 @@ export interface S3Config {
   sessionToken?: string;
   /** AWS shared-credentials file (Velero mounts one); read with `profile`, re-read when it changes. */
   credentialsFile?: string;
+  /**
+   * Content of an AWS shared-credentials file (e.g. a Velero BSL credential read from a Secret),
+   * used with `profile`. Only static keys are read from it (aws_access_key_id,
+   * aws_secret_access_key, aws_session_token); role chains need `credentialsFile`.
+   */
+  sharedCredentials?: string | Buffer;
   /** Profile in the shared credentials/config file (AWS_PROFILE, Velero's config.profile). */
   profile?: string;
   /** Storage class for data (pack) files, like restic's s3.storage-class; metadata stays STANDARD. */
@@ -69,4 +75,35 @@ export function regionFromAwsHost(host: string): string | undefined {
   if (d) return d[1]!.toLowerCase();
   if (/^s3-external-1\.amazonaws\.com$/i.test(host)) return 'us-east-1';
   return undefined;
+}
+
+export interface StaticCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/**
+ * Reads static keys for `profile` from an AWS shared-credentials file's text (INI: `[name]`
+ * sections, `key = value` lines, `#`/`;` comments). Returns undefined when the profile is missing
+ * or has no key pair.
+ */
+export function parseSharedCredentials(text: string, profile = 'default'): StaticCredentials | undefined {
+  const sections = new Map<string, Record<string, string>>();
+  let cur: Record<string, string> | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const sec = /^\[\s*(?:profile\s+)?([^\]]+?)\s*\]$/.exec(line);
+    if (sec) {
+      cur = sections.get(sec[1]!) ?? {};
+      sections.set(sec[1]!, cur);
+      continue;
+    }
+    const kv = /^([A-Za-z0-9_.-]+)\s*=\s*(.*)$/.exec(line);
+    if (kv && cur) cur[kv[1]!.toLowerCase()] = kv[2]!.trim();
+  }
+  const p = sections.get(profile);
+  if (!p?.aws_access_key_id || !p.aws_secret_access_key) return undefined;
+  return { accessKeyId: p.aws_access_key_id, secretAccessKey: p.aws_secret_access_key, sessionToken: p.aws_session_token || undefined };
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { CairnError } from '../../core/errors.js';
 // Only the light configuration module is loaded eagerly: every other command would otherwise pay
 // for loading the Kubernetes client and prom-client at startup.
-import { DEFAULTS as AGENT_DEFAULTS, MIN_PROGRESS_INTERVAL_MS, positiveInt, type AgentConfig, type KopiaItems } from '../../agent/config.js';
+import { DEFAULTS as AGENT_DEFAULTS, MIN_PROGRESS_INTERVAL_MS, positiveInt, type AgentConfig, type KopiaItems, type MaintenanceConfig } from '../../agent/config.js';
 import { parseDuration, type GlobalOptions } from '../context.js';
 
 interface AgentFlags {
@@ -22,6 +22,15 @@ interface AgentFlags {
   logLevel: string;
   logFormat: string;
   credentialsDir: string;
+  backupLockWait: string;
+  maintenance?: boolean;
+  maintenanceInterval: string;
+  checkInterval: string;
+  checkReadDataSubset: string;
+  maxUnused?: string;
+  maintenancePoll: string;
+  maintenanceLeaseDuration: string;
+  maintenanceLockWait: string;
 }
 
 export function buildConfig(o: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig {
@@ -46,6 +55,30 @@ export function buildConfig(o: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig 
     initRepositories: o.initRepositories,
     logLevel: o.logLevel,
     credentialsDir: o.credentialsDir,
+    retryLockMs: parseDuration(o.backupLockWait),
+    maintenance: o.maintenance ? maintenanceConfig(o) : undefined,
+  };
+}
+
+/** `0` disables an interval; anything else is a duration like 168h or 30m. */
+function interval(v: string, flag: string): number {
+  if (v === '0') return 0;
+  const ms = parseDuration(v);
+  if (ms <= 0) throw new CairnError('INVALID_ARGUMENT', `${flag} must be positive (or 0 to disable)`);
+  return ms;
+}
+
+function maintenanceConfig(o: AgentFlags): MaintenanceConfig {
+  const leaseDurationMs = parseDuration(o.maintenanceLeaseDuration);
+  if (leaseDurationMs < 3000) throw new CairnError('INVALID_ARGUMENT', '--maintenance-lease-duration must be at least 3s');
+  return {
+    pruneIntervalMs: interval(o.maintenanceInterval, '--maintenance-interval'),
+    checkIntervalMs: interval(o.checkInterval, '--check-interval'),
+    readDataSubset: o.checkReadDataSubset === '0' ? '' : o.checkReadDataSubset,
+    maxUnused: o.maxUnused,
+    pollMs: interval(o.maintenancePoll, '--maintenance-poll') || 1000,
+    leaseDurationMs,
+    retryLockMs: parseDuration(o.maintenanceLockWait),
   };
 }
 
@@ -69,6 +102,15 @@ export function register(program: Command, _g: () => GlobalOptions): void {
     .option('--log-level <level>', 'trace, debug, info, warning, error', AGENT_DEFAULTS.logLevel)
     .option('--log-format <format>', 'json or text', 'json')
     .option('--credentials-dir <dir>', 'where per-BSL credentials are written (mode 0600)', AGENT_DEFAULTS.credentialsDir)
+    .option('--backup-lock-wait <duration>', 'how long a pod volume backup waits while prune or check hold the repository exclusively', '30m')
+    .option('--maintenance', 'maintain repositories (forget by the recorded retention policies, prune, check); a Lease per repository lets one agent at a time do it')
+    .option('--maintenance-interval <duration>', 'prune this often unless the repository CR sets maintenanceFrequency (0 disables)', '168h')
+    .option('--check-interval <duration>', 'check repositories this often (0 disables)', '168h')
+    .option('--check-read-data-subset <subset>', 'part of the pack data the check reads: n/t, x% or a size (0: none)', AGENT_DEFAULTS.maintenance.readDataSubset)
+    .option('--max-unused <limit>', "prune's --max-unused (default 5%)")
+    .option('--maintenance-poll <duration>', 'how often to look for due maintenance', '5m')
+    .option('--maintenance-lease-duration <duration>', 'duration of the per-repository Lease', '60s')
+    .option('--maintenance-lock-wait <duration>', 'how long prune and check wait for running backups to release the repository', '30m')
     .action(async (o: AgentFlags) => {
       const { Agent, AgentState, loadKubeConfig, metricsObserver } = await import('../../agent/index.js');
       const { createObservability, createLogger, parseLogFormat, toLoggerPort } = await import('../../agent/observability/index.js');

@@ -3,13 +3,18 @@
  * the usual command line tools (attr's getfattr/setfattr, coreutils' mknod/mkfifo/touch) through
  * execFileSync — never a shell — and turn their failures into errors shaped like Node's fs errors
  * (.code = errno name, .errno, .syscall, .path), the same shape the addon throws.
+ *
+ * Paths may be strings or raw bytes (NativePath). Bytes that are valid UTF-8 are passed as the
+ * equivalent string; other bytes cannot be an argument of execFileSync (arguments are JavaScript
+ * strings, encoded as UTF-8), so the tool is then started through findutils' `xargs -0`, which
+ * reads the path's exact bytes from standard input and appends them to the command line.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CairnError } from '../../core/errors.js';
-import type { XattrEntry } from '../api.js';
+import type { NativePath, XattrEntry } from '../api.js';
 
 /** strerror() texts (glibc/musl, as the tools print them) → errno names. */
 const STRERROR_CODES: ReadonlyArray<readonly [string, string]> = [
@@ -60,10 +65,29 @@ export function sysError(code: string, syscall: string, filePath: string, detail
   return err;
 }
 
+/** A checked path: `arg` is the string to pass to a tool (undefined when the bytes are not UTF-8). */
+interface PathArg {
+  /** The exact bytes (for fs calls, which take Buffers, and for xargs). */
+  raw: Buffer;
+  /** The path as a tool argument, when it can be one. */
+  arg: string | undefined;
+  /** For error messages and `.path` (invalid UTF-8 shown as U+FFFD, as Node does). */
+  shown: string;
+}
+
 /** Argument checks shared by the fallbacks; the addon performs the same ones (same error classes). */
-function checkPath(p: unknown): asserts p is string {
-  if (typeof p !== 'string') throw new TypeError('path must be a string');
-  if (p.includes('\0')) throw new TypeError('path must not contain NUL bytes');
+function checkPath(p: unknown): PathArg {
+  if (typeof p === 'string') {
+    if (p.includes('\0')) throw new TypeError('path must not contain NUL bytes');
+    return { raw: Buffer.from(p, 'utf8'), arg: p, shown: p };
+  }
+  if (!(p instanceof Uint8Array)) throw new TypeError('path must be a string or a Uint8Array');
+  const raw = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+  if (raw.includes(0)) throw new TypeError('path must not contain NUL bytes');
+  const shown = raw.toString('utf8');
+  // Valid UTF-8 exactly when decoding and encoding again gives the same bytes.
+  const arg = Buffer.from(shown, 'utf8').equals(raw) ? shown : undefined;
+  return { raw: Buffer.from(raw), arg, shown };
 }
 
 function checkMode(mode: unknown): asserts mode is number {
@@ -118,10 +142,11 @@ function requireTool(name: string, what: string): string {
  * Runs a tool without a shell, in the C locale so that its error messages can be matched; on
  * failure throws an fs-style error whose code is recognised from stderr (EIO when unknown).
  */
-function run(tool: string, args: string[], syscall: string, filePath: string): Buffer {
+function run(tool: string, args: string[], syscall: string, filePath: string, input?: Buffer): Buffer {
   try {
     return execFileSync(tool, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      input,
       env: { ...process.env, LC_ALL: 'C', LANG: 'C', LANGUAGE: '' },
       maxBuffer: 256 * 1024 * 1024,
     });
@@ -134,6 +159,20 @@ function run(tool: string, args: string[], syscall: string, filePath: string): B
     const why = text !== '' ? text : e instanceof Error ? e.message : String(e);
     throw sysError('EIO', syscall, filePath, `${path.basename(tool)} failed: ${why}`);
   }
+}
+
+/**
+ * Runs `tool before... PATH after...`. A path that is not valid UTF-8 goes through `xargs -0`:
+ * appended as the last argument (after must be empty) or, with `after`, substituted for a
+ * placeholder argument (`-I`), the other arguments being plain numbers and options.
+ */
+function runOnPath(tool: string, before: string[], p: PathArg, after: string[], syscall: string): Buffer {
+  if (p.arg !== undefined) return run(tool, [...before, p.arg, ...after], syscall, p.shown);
+  const xargs = requireTool('xargs', 'passing a file name that is not valid UTF-8 to a tool');
+  const input = Buffer.concat([p.raw, Buffer.alloc(1)]);
+  if (after.length === 0) return run(xargs, ['-0', '-r', '--', tool, ...before], syscall, p.shown, input);
+  const slot = '@CAIRN_PATH@';
+  return run(xargs, ['-0', '-r', '-I', slot, '--', tool, ...before, slot, ...after], syscall, p.shown, input);
 }
 
 /** Undoes getfattr's quoting of attribute names (backslash + three octal digits, and "\\"). */
@@ -162,32 +201,32 @@ function parseValue(v: string, filePath: string): Buffer {
   throw sysError('EIO', 'lgetxattr', filePath, `unexpected getfattr output: ${JSON.stringify(v)}`);
 }
 
-export function lgetxattrs(filePath: string): XattrEntry[] {
-  checkPath(filePath);
+export function lgetxattrs(filePath: NativePath): XattrEntry[] {
+  const p = checkPath(filePath);
   const tool = requireTool('getfattr', 'reading extended attributes');
   // getfattr exits 0 and prints nothing for a missing file in some versions: check it first so
   // the error is the same as the addon's.
   try {
-    fs.lstatSync(filePath);
+    fs.lstatSync(p.raw);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    throw sysError(code, 'llistxattr', filePath);
+    throw sysError(code, 'llistxattr', p.shown);
   }
   // -h: do not follow a final symlink; -d: dump values; -m -: every namespace; -e hex: exact bytes.
-  const out = run(tool, ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--', filePath], 'llistxattr', filePath);
+  const out = runOnPath(tool, ['-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', '--'], p, [], 'llistxattr');
   const entries: XattrEntry[] = [];
   for (const line of out.toString('utf8').split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
     // An attribute with an empty value is printed as its bare name.
     if (eq < 0) entries.push({ name: unquoteName(line), value: Buffer.alloc(0) });
-    else entries.push({ name: unquoteName(line.slice(0, eq)), value: parseValue(line.slice(eq + 1), filePath) });
+    else entries.push({ name: unquoteName(line.slice(0, eq)), value: parseValue(line.slice(eq + 1), p.shown) });
   }
   return entries;
 }
 
-export function lsetxattr(filePath: string, name: string, value: Uint8Array): void {
-  checkPath(filePath);
+export function lsetxattr(filePath: NativePath, name: string, value: Uint8Array): void {
+  const p = checkPath(filePath);
   if (typeof name !== 'string' || name === '' || name.includes('\0')) {
     throw new TypeError('lsetxattr: name must be a non-empty string without NUL');
   }
@@ -196,8 +235,8 @@ export function lsetxattr(filePath: string, name: string, value: Uint8Array): vo
   const args = ['-h', '-n', name];
   // setfattr treats a missing -v as the empty value; "0x" with no digits would be rejected.
   if (value.length > 0) args.push('-v', '0x' + Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex'));
-  args.push('--', filePath);
-  run(tool, args, 'lsetxattr', filePath);
+  args.push('--');
+  runOnPath(tool, args, p, [], 'lsetxattr');
 }
 
 const S_IFMT = 0o170000;
@@ -220,40 +259,40 @@ export function makeDev(major: bigint, minor: bigint): bigint {
  * coreutils' mknod/mkfifo -m accept only rwx bits ("mode must specify only file permission bits"),
  * so setuid/setgid/sticky are added with chmod afterwards; -m itself is applied without umask.
  */
-function applySpecialBits(filePath: string, mode: number): void {
+function applySpecialBits(p: PathArg, mode: number): void {
   if ((mode & 0o7000) === 0) return;
   try {
-    fs.chmodSync(filePath, mode & 0o7777);
+    fs.chmodSync(p.raw, mode & 0o7777);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    throw sysError(code, 'chmod', filePath);
+    throw sysError(code, 'chmod', p.shown);
   }
 }
 
-export function mknod(filePath: string, mode: number, dev: bigint): void {
-  checkPath(filePath);
+export function mknod(filePath: NativePath, mode: number, dev: bigint): void {
+  const p = checkPath(filePath);
   checkMode(mode);
   if (typeof dev !== 'bigint') throw new TypeError('mknod: dev must be a bigint');
   if (dev < 0n || dev > 0xffffffffffffffffn) throw new RangeError('mknod: dev must be in 0..2^64-1');
   const type = mode & S_IFMT;
   if (type !== S_IFCHR && type !== S_IFBLK) {
-    throw sysError('EINVAL', 'mknod', filePath, 'invalid argument (mode must include S_IFBLK or S_IFCHR)');
+    throw sysError('EINVAL', 'mknod', p.shown, 'invalid argument (mode must include S_IFBLK or S_IFCHR)');
   }
   const tool = requireTool('mknod', 'creating device nodes');
   const { major, minor } = splitDev(dev);
   // Bits that major/minor cannot carry: the addon's mknod(2) rejects such a dev with EINVAL too.
-  if (makeDev(major, minor) !== dev) throw sysError('EINVAL', 'mknod', filePath);
+  if (makeDev(major, minor) !== dev) throw sysError('EINVAL', 'mknod', p.shown);
   const perm = (mode & 0o777).toString(8);
-  run(tool, ['-m', perm, '--', filePath, type === S_IFBLK ? 'b' : 'c', major.toString(), minor.toString()], 'mknod', filePath);
-  applySpecialBits(filePath, mode);
+  runOnPath(tool, ['-m', perm, '--'], p, [type === S_IFBLK ? 'b' : 'c', major.toString(), minor.toString()], 'mknod');
+  applySpecialBits(p, mode);
 }
 
-export function mkfifo(filePath: string, mode: number): void {
-  checkPath(filePath);
+export function mkfifo(filePath: NativePath, mode: number): void {
+  const p = checkPath(filePath);
   checkMode(mode);
   const tool = requireTool('mkfifo', 'creating FIFOs');
-  run(tool, ['-m', (mode & 0o777).toString(8), '--', filePath], 'mkfifo', filePath);
-  applySpecialBits(filePath, mode);
+  runOnPath(tool, ['-m', (mode & 0o777).toString(8), '--'], p, [], 'mkfifo');
+  applySpecialBits(p, mode);
 }
 
 /** Nanoseconds since the epoch as touch's "@SECONDS.NNNNNNNNN". */
@@ -265,21 +304,21 @@ function touchTime(ns: bigint): string {
   return `@${neg ? '-' : ''}${sec}.${frac}`;
 }
 
-export function utimens(filePath: string, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void {
-  checkPath(filePath);
+export function utimens(filePath: NativePath, atimeNs: bigint, mtimeNs: bigint, nofollow: boolean): void {
+  const p = checkPath(filePath);
   checkTime(atimeNs, 'atimeNs');
   checkTime(mtimeNs, 'mtimeNs');
   if (typeof nofollow !== 'boolean') throw new TypeError('utimens: nofollow must be a boolean');
   const tool = requireTool('touch', 'setting timestamps');
   // touch would create a missing file; utimensat fails with ENOENT, so check first.
   try {
-    if (nofollow) fs.lstatSync(filePath);
-    else fs.statSync(filePath);
+    if (nofollow) fs.lstatSync(p.raw);
+    else fs.statSync(p.raw);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    throw sysError(code, 'utimensat', filePath);
+    throw sysError(code, 'utimensat', p.shown);
   }
   const common = nofollow ? ['-h', '-c'] : ['-c'];
-  run(tool, [...common, '-a', '-d', touchTime(atimeNs), '--', filePath], 'utimensat', filePath);
-  run(tool, [...common, '-m', '-d', touchTime(mtimeNs), '--', filePath], 'utimensat', filePath);
+  runOnPath(tool, [...common, '-a', '-d', touchTime(atimeNs), '--'], p, [], 'utimensat');
+  runOnPath(tool, [...common, '-m', '-d', touchTime(mtimeNs), '--'], p, [], 'utimensat');
 }

@@ -805,6 +805,116 @@ export const csidrivers = builtinType({
   },
 });
 
+// ---------------------------------------------------------------------------------------------
+// coordination.k8s.io/v1 Lease: leader election and per-object locks. Optimistic concurrency is
+// the generic one (resourceVersion on update/patch); the kind adds MicroTime decoding (exactly six
+// fractional digits, as metav1.MicroTime's UnmarshalJSON parses with RFC3339Micro), int32 fields,
+// and the spec validation of pkg/apis/coordination/validation.
+
+const RFC3339_MICRO_LAYOUT = '2006-01-02T15:04:05.000000Z07:00';
+const LEASE_TIME_FIELDS = ['acquireTime', 'renewTime'];
+const LEASE_INT32_FIELDS = ['leaseDurationSeconds', 'leaseTransitions'];
+
+/**
+ * Parses a MicroTime the way Go's time.Parse does with the RFC3339Micro layout. Returns the UTC
+ * form MicroTime marshals to, or the Go error text.
+ */
+export function parseMicroTime(v: string): { utc: string } | { error: string } {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})/.exec(v);
+  const fail = (rest: string, layoutElem: string) => ({
+    error: `parsing time ${goQuoteStr(v)} as ${goQuoteStr(RFC3339_MICRO_LAYOUT)}: cannot parse ${goQuoteStr(rest)} as ${goQuoteStr(layoutElem)}`,
+  });
+  if (!m) return fail(v, RFC3339_MICRO_LAYOUT);
+  let rest = v.slice(m[0].length);
+  // stdFracSecond0: the exact number of digits of the layout
+  if (rest.length < 7 || rest[0] !== '.' || !/^\d{6}$/.test(rest.slice(1, 7))) return fail(rest, '.000000');
+  const micros = rest.slice(1, 7);
+  rest = rest.slice(7);
+  let offsetMin: number;
+  if (rest === 'Z') offsetMin = 0;
+  else {
+    const z = /^([+-])(\d{2}):(\d{2})$/.exec(rest);
+    if (!z) return fail(rest, 'Z07:00');
+    offsetMin = (z[1] === '-' ? -1 : 1) * (Number(z[2]) * 60 + Number(z[3]));
+  }
+  const [, y, mo, d, h, mi, s] = m.map(Number) as number[];
+  if (mo! < 1 || mo! > 12) return { error: `parsing time ${goQuoteStr(v)}: month out of range` };
+  if (d! < 1 || d! > new Date(Date.UTC(y!, mo!, 0)).getUTCDate()) return { error: `parsing time ${goQuoteStr(v)}: day out of range` };
+  if (h! > 23) return { error: `parsing time ${goQuoteStr(v)}: hour out of range` };
+  if (mi! > 59) return { error: `parsing time ${goQuoteStr(v)}: minute out of range` };
+  if (s! > 59) return { error: `parsing time ${goQuoteStr(v)}: second out of range` };
+  const ms = Date.UTC(y!, mo! - 1, d!, h!, mi!, s!) - offsetMin * 60_000;
+  const utc = new Date(ms).toISOString().replace(/\.\d{3}Z$/, `.${micros}Z`);
+  return { utc };
+}
+
+function goQuoteStr(s: string): string {
+  return JSON.stringify(s);
+}
+
+export const leases = builtinType({
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  plural: 'leases',
+  kind: 'Lease',
+  namespaced: true,
+  returnDeletedObject: false,
+  smp: withMeta({}),
+  decodeCheck(obj) {
+    const spec = obj.spec;
+    if (spec === undefined || spec === null) return;
+    const cannot = (why: string) => badRequest(`Lease in version "v1" cannot be handled as a Lease: ${why}`);
+    if (!isPlainObject(spec)) throw cannot('json: cannot unmarshal into Go struct field Lease.spec of type v1.LeaseSpec');
+    for (const f of LEASE_TIME_FIELDS) {
+      const v = spec[f];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'string') throw cannot(`json: cannot unmarshal ${typeof v} into Go struct field LeaseSpec.spec.${f} of type string`);
+      const r = parseMicroTime(v);
+      if ('error' in r) throw cannot(r.error);
+    }
+    for (const f of LEASE_INT32_FIELDS) {
+      const v = spec[f];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'number') throw cannot(`json: cannot unmarshal ${typeof v} into Go struct field LeaseSpec.spec.${f} of type int32`);
+      if (!Number.isInteger(v) || v > 2 ** 31 - 1 || v < -(2 ** 31)) throw cannot(`json: cannot unmarshal number ${v} into Go struct field LeaseSpec.spec.${f} of type int32`);
+    }
+    for (const f of ['holderIdentity', 'strategy', 'preferredHolder']) {
+      const v = spec[f];
+      if (v !== undefined && v !== null && typeof v !== 'string') throw cannot(`json: cannot unmarshal ${typeof v} into Go struct field LeaseSpec.spec.${f} of type string`);
+    }
+  },
+  prepareForCreate(obj) {
+    normaliseLeaseSpec(obj);
+  },
+  prepareForUpdate(obj) {
+    normaliseLeaseSpec(obj);
+  },
+  validate(obj) {
+    const s: KObj = isPlainObject(obj.spec) ? obj.spec : {};
+    const errs: FieldError[] = [];
+    if (typeof s.leaseDurationSeconds === 'number' && s.leaseDurationSeconds <= 0) errs.push(fe.invalid('spec.leaseDurationSeconds', s.leaseDurationSeconds, 'must be greater than 0'));
+    if (typeof s.leaseTransitions === 'number' && s.leaseTransitions < 0) errs.push(fe.invalid('spec.leaseTransitions', s.leaseTransitions, 'must be greater than or equal to 0'));
+    if (s.strategy !== undefined && s.strategy !== null && s.strategy !== '' && s.strategy !== 'OldestEmulationVersion') errs.push(fe.notSupported('spec.strategy', s.strategy, ['OldestEmulationVersion']));
+    if (s.preferredHolder && !s.strategy) errs.push(fe.forbidden('spec.preferredHolder', 'may only be specified if `strategy` is defined'));
+    return errs;
+  },
+});
+
+/** The stored form: MicroTimes in UTC with six digits (what MicroTime marshals to), nulls dropped (omitempty pointers). */
+function normaliseLeaseSpec(obj: KObj): void {
+  if (obj.spec === undefined || obj.spec === null) {
+    obj.spec = {};
+    return;
+  }
+  for (const [k, v] of Object.entries(obj.spec as KObj)) if (v === null) delete obj.spec[k];
+  for (const f of LEASE_TIME_FIELDS) {
+    const v = obj.spec[f];
+    if (typeof v !== 'string') continue;
+    const r = parseMicroTime(v);
+    if ('utc' in r) obj.spec[f] = r.utc;
+  }
+}
+
 export const BUILTIN_TYPES: ResourceType[] = [
   namespaces,
   pods,
@@ -816,4 +926,5 @@ export const BUILTIN_TYPES: ResourceType[] = [
   coreEvents,
   eventsV1,
   csidrivers,
+  leases,
 ];

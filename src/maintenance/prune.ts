@@ -1,0 +1,334 @@
+/**
+ * prune (spec §13): plan, then execute in crash-safe order —
+ *   1. delete pack files no index lists,
+ *   2. copy the still needed blobs of repacked packs into new packs and wait until they are stored,
+ *   3. write new index files (every surviving pack plus the new ones, `supersedes` = all old ones),
+ *   4. delete the old index files,
+ *   5. delete removed and repacked packs.
+ * A crash at any point leaves a repository restic accepts: at worst orphaned packs (not in any
+ * index) or packs listed by two index files.
+ */
+import { CairnError, errorMessage } from '../core/errors.js';
+import type { Id } from '../core/ids.js';
+import { mapLimit } from '../core/semaphore.js';
+import { encodeIndex, type IndexPack } from '../format/index.js';
+import { zstdCompress } from '../format/zstd.js';
+import { CompactIndex, typeName } from '../repository/compact-index.js';
+import { RepoLock } from '../repository/lock.js';
+import { PackWriter } from '../repository/pack-writer.js';
+import type { Repository } from '../repository/repository.js';
+import { parseMaxUnused, planPrune, PackAction, type MaxUnused, type PrunePlan, type PruneStats } from './prune-plan.js';
+import { findUsedBlobs } from './used.js';
+
+export interface PruneOptions {
+  /** "5%" (default), a size ("200M") or "unlimited". */
+  maxUnused?: string | MaxUnused;
+  /** Bytes; default unlimited. */
+  maxRepackBytes?: number;
+  repackCacheableOnly?: boolean;
+  repackSmall?: boolean;
+  repackUncompressed?: boolean;
+  /** Target pack size for new packs and the "small pack" limits (default 16 MiB). */
+  packSize?: number;
+  dryRun?: boolean;
+  /** Snapshots to treat as already deleted (forget --prune --dry-run). */
+  ignoreSnapshots?: ReadonlySet<Id>;
+  retryLockMs?: number;
+  /** The caller already holds an exclusive lock (forget --prune). */
+  lockHeld?: boolean;
+  signal?: AbortSignal;
+  /** Progress messages ("loading indexes", "repacking packs"). */
+  onMessage?: (msg: string) => void;
+  /**
+   * Called at every point where the repository changes (a file deleted, a pack or index stored).
+   * Tests use it to simulate crashes; it may throw or never return.
+   */
+  onStep?: (step: PruneStep, count: number) => void | Promise<void>;
+}
+
+export type PruneStep = 'unreferenced-pack-deleted' | 'pack-stored' | 'index-stored' | 'old-index-deleted' | 'pack-deleted';
+
+export interface PruneResult {
+  dryRun: boolean;
+  stats: PruneStats;
+  /** Unindexed pack files deleted first. */
+  unreferencedPacks: Id[];
+  repackedPacks: Id[];
+  removedPacks: Id[];
+  /** Indexed packs that did not exist and held nothing needed (dropped from the index). */
+  forgottenPacks: Id[];
+  newPacks: Id[];
+  newIndexes: Id[];
+  removedIndexes: Id[];
+  /** Blobs copied into new packs. */
+  blobsRepacked: number;
+  durationMs: number;
+}
+
+/** restic 0.14 writes index files with at most this many blobs (v1: 50k). */
+const INDEX_MAX_BLOBS_V2 = 150_000;
+const INDEX_MAX_BLOBS_V1 = 50_000;
+
+export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
+  const lock = opts.lockHeld ? undefined : await RepoLock.acquire(repo, { exclusive: true, retryLockMs: opts.retryLockMs, signal: opts.signal });
+  try {
+    return await pruneLocked(repo, opts);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function pruneLocked(repo: Repository, opts: PruneOptions): Promise<PruneResult> {
+  const started = repo.clock.now();
+  const msg = opts.onMessage ?? (() => undefined);
+  const maxUnused = typeof opts.maxUnused === 'string' ? parseMaxUnused(opts.maxUnused) : (opts.maxUnused ?? { kind: 'percent', value: 5 });
+  if (opts.repackUncompressed && repo.version < 2) {
+    throw new CairnError('INVALID_ARGUMENT', 'compression requires at least repository format version 2 (--repack-uncompressed)');
+  }
+  const packSize = opts.packSize ?? 16 * 1024 * 1024;
+
+  msg('loading indexes...');
+  const index = await CompactIndex.load(repo, { signal: opts.signal });
+  msg('loading all snapshots...');
+  const { used, missing, snapshots } = await findUsedBlobs(repo, index, { ignore: opts.ignoreSnapshots, signal: opts.signal });
+  msg(`found data that is still in use for ${snapshots.length} snapshots`);
+  if (missing.length > 0) {
+    throw new CairnError(
+      'CORRUPT',
+      `index is not complete: ${missing.length} blob(s) referenced by snapshots are not in the index (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}); prune will not start to prevent data loss — run "cairn check"`,
+      { object: `blob ${missing[0]!.split(' ')[1]}` },
+    );
+  }
+
+  msg('searching used packs...');
+  const packFiles: Array<{ id: Id; size: number }> = [];
+  for await (const f of repo.backend.list('pack', opts.signal)) packFiles.push({ id: f.name, size: f.size });
+  const plan = planPrune(
+    index,
+    used,
+    packFiles,
+    {
+      maxUnused,
+      maxRepackBytes: opts.maxRepackBytes ?? Infinity,
+      repackCacheableOnly: opts.repackCacheableOnly,
+      repackSmall: opts.repackSmall,
+      repackUncompressed: opts.repackUncompressed,
+      packSize,
+    },
+    repo.version,
+  );
+  const result: PruneResult = {
+    dryRun: opts.dryRun === true,
+    stats: plan.stats,
+    unreferencedPacks: plan.removeFirst.map((p) => p.id),
+    repackedPacks: [],
+    removedPacks: [],
+    forgottenPacks: [],
+    newPacks: [],
+    newIndexes: [],
+    removedIndexes: [],
+    blobsRepacked: 0,
+    durationMs: 0,
+  };
+  for (let p = 0; p < index.packCount; p++) {
+    const a = plan.action[p];
+    if (a === PackAction.Repack) result.repackedPacks.push(index.packId(p));
+    else if (a === PackAction.Remove) result.removedPacks.push(index.packId(p));
+    else if (a === PackAction.Ignore) result.forgottenPacks.push(index.packId(p));
+  }
+  if (opts.dryRun) {
+    result.durationMs = repo.clock.now() - started;
+    return result;
+  }
+
+  let steps = 0;
+  const step = async (s: PruneStep) => {
+    await opts.onStep?.(s, ++steps);
+  };
+
+  // 1. packs no index lists can only be garbage while we hold the exclusive lock
+  if (plan.removeFirst.length > 0) {
+    msg('deleting unreferenced packs');
+    for (const p of plan.removeFirst) {
+      await removeIfExists(repo, 'pack', p.id);
+      await step('unreferenced-pack-deleted');
+    }
+  }
+
+  // 2. repack
+  if (plan.repackCount > 0) {
+    msg(`repacking ${plan.repackCount} packs`);
+    const writer = new PackWriter(repo, { packSize, uploadConcurrency: 2, onPackStored: () => step('pack-stored') });
+    try {
+      result.blobsRepacked = await repack(repo, index, plan, writer, opts.signal);
+      const written = await writer.flush();
+      for (const w of written) {
+        index.addPack(w.id, w.blobs);
+        result.newPacks.push(w.id);
+      }
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    let left = 0;
+    for (let h = 0; h < plan.keep.length; h++) left += plan.keep[h]!;
+    if (left > 0) throw new CairnError('INTERNAL', `internal error: ${left} blob(s) were not repacked; nothing was deleted`);
+  }
+
+  // 3 + 4. new index files without the removed, repacked and missing packs; then drop the old ones
+  const dropsSomething = plan.repackCount > 0 || plan.removeCount > 0 || plan.ignoreCount > 0;
+  if (dropsSomething) {
+    msg('rebuilding index');
+    result.newIndexes = await writeIndexes(repo, index, plan, result.newPacks, step);
+    msg('deleting obsolete index files');
+    for (const id of index.indexIds) {
+      await removeIfExists(repo, 'index', id);
+      result.removedIndexes.push(id);
+      await step('old-index-deleted');
+    }
+  }
+
+  // 5. now nothing refers to them any more
+  const doomed = [...result.removedPacks, ...result.repackedPacks];
+  if (doomed.length > 0) {
+    msg(`removing ${doomed.length} old packs`);
+    for (const id of doomed) {
+      await removeIfExists(repo, 'pack', id);
+      await step('pack-deleted');
+    }
+  }
+  msg('done');
+  result.durationMs = repo.clock.now() - started;
+  return result;
+}
+
+async function removeIfExists(repo: Repository, type: 'pack' | 'index', id: Id): Promise<void> {
+  try {
+    await repo.removeFile(type, id);
+  } catch (e) {
+    if (!(e instanceof CairnError && e.code === 'NOT_FOUND')) throw e;
+  }
+}
+
+/**
+ * Copies every blob marked in plan.keep out of the repacked packs into new packs, exactly once.
+ * Each blob is verified (MAC, decompression, hash) before it is copied; a damaged copy is replaced
+ * by another copy from a different pack when one exists, otherwise prune stops before deleting
+ * anything. Sealed bytes are copied as they are, except where the pack must be compressed.
+ */
+async function repack(repo: Repository, index: CompactIndex, plan: PrunePlan, writer: PackWriter, signal?: AbortSignal): Promise<number> {
+  const { start, order } = index.byPack();
+  const packs: number[] = [];
+  for (let p = 0; p < index.packCount; p++) if (plan.action[p] === PackAction.Repack) packs.push(p);
+  let copied = 0;
+  await mapLimit(packs, 2, async (p) => {
+    signal?.throwIfAborted();
+    const entries: number[] = [];
+    for (let i = start[p]!; i < start[p + 1]!; i++) {
+      const e = order[i]!;
+      if (plan.keep[index.entryHandle(e)]) entries.push(e);
+    }
+    if (entries.length === 0) return;
+    entries.sort((a, b) => index.entryOffset(a) - index.entryOffset(b));
+    const first = index.entryOffset(entries[0]!);
+    let end = 0;
+    for (const e of entries) end = Math.max(end, index.entryOffset(e) + index.entryLength(e));
+    const packId = index.packId(p);
+    let buf: Buffer | undefined;
+    let readError: unknown;
+    try {
+      buf = await repo.backend.load({ type: 'pack', name: packId }, first, end - first);
+    } catch (e) {
+      readError = e;
+    }
+    for (const e of entries) {
+      const h = index.entryHandle(e);
+      if (!plan.keep[h]) continue; // a second location of the same blob in this pack
+      const type = typeName(index.handleType(h));
+      const id = index.handleId(h);
+      let loc = index.location(e);
+      let sealed: Buffer | undefined;
+      let plain: Buffer | undefined;
+      let firstError: unknown = readError;
+      if (buf) {
+        const s = buf.subarray(loc.offset - first, loc.offset - first + loc.length);
+        try {
+          plain = repo.openBlob(type, id, loc, s);
+          sealed = Buffer.from(s); // detach from the pack buffer
+        } catch (err) {
+          firstError = err;
+        }
+      }
+      if (!plain) {
+        // fall back to another copy of the blob in a different pack
+        for (let alt = index.firstEntry(h); alt >= 0 && !plain; alt = index.nextEntry(alt)) {
+          if (index.entryPack(alt) === p) continue;
+          const altLoc = index.location(alt);
+          try {
+            const s = await repo.backend.load({ type: 'pack', name: altLoc.packId }, altLoc.offset, altLoc.length);
+            plain = repo.openBlob(type, id, altLoc, s);
+            sealed = s;
+            loc = altLoc;
+          } catch {
+            /* try the next copy */
+          }
+        }
+      }
+      if (!plain || !sealed) {
+        throw new CairnError(
+          'CORRUPT',
+          `${type} blob ${id} in pack ${packId} cannot be read (${errorMessage(firstError)}) and no other copy exists; prune stopped before deleting anything — run "cairn check --read-data"`,
+          { object: `pack ${packId}`, cause: firstError },
+        );
+      }
+      let ulen = loc.uncompressedLength ?? 0;
+      if (plan.mustCompress[p] && !ulen && plain.length > 0) {
+        // restic compresses these unconditionally; storing them raw again would repack them forever
+        sealed = repo.sealer.seal(zstdCompress(plain));
+        ulen = plain.length;
+      }
+      plan.keep[h] = 0;
+      copied++;
+      await writer.add(type, id, sealed, ulen);
+    }
+  });
+  return copied;
+}
+
+async function writeIndexes(repo: Repository, index: CompactIndex, plan: PrunePlan, newPacks: Id[], step: (s: PruneStep) => Promise<void>): Promise<Id[]> {
+  const maxBlobs = repo.version === 1 ? INDEX_MAX_BLOBS_V1 : INDEX_MAX_BLOBS_V2;
+  const supersedes = [...index.indexIds];
+  const { start, order } = index.byPack();
+  const newSet = new Set(newPacks);
+  const written: Id[] = [];
+  let packs: IndexPack[] = [];
+  let blobs = 0;
+  const flush = async () => {
+    if (packs.length === 0 && written.length > 0) return;
+    const id = await repo.saveUnpacked('index', encodeIndex({ supersedes, packs }));
+    written.push(id);
+    packs = [];
+    blobs = 0;
+    await step('index-stored');
+  };
+  for (let p = 0; p < index.packCount; p++) {
+    const packId = index.packId(p);
+    if (!newSet.has(packId) && plan.action[p] !== PackAction.Keep) continue;
+    const list: IndexPack['blobs'] = [];
+    for (let i = start[p]!; i < start[p + 1]!; i++) {
+      const e = order[i]!;
+      const h = index.entryHandle(e);
+      const b: IndexPack['blobs'][number] = { id: index.handleId(h), type: typeName(index.handleType(h)), offset: index.entryOffset(e), length: index.entryLength(e) };
+      const ul = index.entryUlen(e);
+      if (ul) b.uncompressedLength = ul;
+      list.push(b);
+    }
+    list.sort((a, b) => a.offset - b.offset);
+    if (blobs > 0 && blobs + list.length > maxBlobs) await flush();
+    packs.push({ id: packId, blobs: list });
+    blobs += list.length;
+  }
+  // always write at least one file: it carries `supersedes` even when no pack survives
+  if (packs.length > 0 || written.length === 0) await flush();
+  return written;
+}

@@ -1,0 +1,152 @@
+/** The backend contract against a real S3 server (Ceph RGW on loopback): raw backend and the full stack opened from an identifier. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { CairnError } from '../../src/core/errors.js';
+import { mapLimit } from '../../src/core/semaphore.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { tempDir } from '../support/env.js';
+import { makeCerts, startTlsTerminator } from '../support/tls.js';
+import { openS3Backend } from '../../src/backend/s3/index.js';
+import { openBackend } from '../../src/backend/open.js';
+import { hasCeph, startCeph, type CephS3 } from '../support/ceph.js';
+import { backendContract } from './backend-contract.js';
+
+const skip = !hasCeph && !process.env.CI ? 'Ceph RGW not installed (apt-get install radosgw ceph-mon ceph-osd)' : false;
+
+describe('S3 backend on Ceph RGW', { skip }, () => {
+  let ceph: CephS3 | undefined;
+  let n = 0;
+  before(async () => {
+    ceph = await startCeph();
+    await ceph.createBucket('contract');
+  });
+  after(async () => {
+    await ceph?.stop();
+  });
+
+  // Fresh prefixes nest inside each other (ct/a, ct/a/x, ...), which also checks that a repository
+  // never sees the files of one living under its own prefix.
+  const nextPrefix = () => `ct/a${'/x'.repeat(n++)}`;
+
+  backendContract(
+    's3 (Ceph RGW, multipart above 8 MiB)',
+    async () => ({
+      backend: openS3Backend({
+        bucket: 'contract',
+        prefix: nextPrefix(),
+        endpoint: ceph!.endpoint,
+        accessKeyId: ceph!.accessKey,
+        secretAccessKey: ceph!.secretKey,
+        multipartThreshold: 8 << 20,
+        partSize: 5 << 20,
+      }),
+      cleanup: async () => undefined,
+    }),
+    { createOnly: true },
+  );
+
+  backendContract(
+    's3 opened from an identifier (limit + retry, bucket created by create())',
+    async () => {
+      const bucket = `auto${n++}`;
+      return {
+        backend: await openBackend(`s3:${ceph!.endpoint}/${bucket}/some/prefix`, { env: ceph!.env, retry: { maxAttempts: 3, initialDelayMs: 10 } }),
+        cleanup: async () => undefined,
+      };
+    },
+    { createOnly: true, listFiles: 1005, largeFileBytes: 70 << 20 },
+  );
+
+  it('discovers the region, signs with it, and reports wrong keys as PERMISSION without the secret', async () => {
+    const good = await openBackend(`s3:${ceph!.endpoint}/contract/region-probe`, { env: ceph!.env });
+    await good.create();
+    await good.close();
+    const bad = await openBackend(`s3:${ceph!.endpoint}/contract/region-probe`, {
+      env: { AWS_ACCESS_KEY_ID: 'testaccess', AWS_SECRET_ACCESS_KEY: 'not-the-secret' },
+      retry: { maxAttempts: 2, initialDelayMs: 1 },
+    });
+    await assert.rejects(bad.stat({ type: 'config', name: 'config' }), (e: unknown) => {
+      assert.ok(e instanceof CairnError);
+      assert.equal(e.code, 'PERMISSION');
+      assert.doesNotMatch(e.message, /not-the-secret/);
+      return true;
+    });
+    await bad.close();
+  });
+
+  it('reads keys from a shared-credentials file or its content, with a profile', async () => {
+    const t = tempDir('cairn-s3-creds-');
+    try {
+      const file = path.join(t.dir, 'cloud');
+      fs.writeFileSync(file, `[default]\naws_access_key_id = nobody\naws_secret_access_key = nothing\n\n[velero]\naws_access_key_id=${ceph!.accessKey}\naws_secret_access_key=${ceph!.secretKey}\n`);
+      for (const s3 of [{ credentialsFile: file, profile: 'velero' }, { sharedCredentials: fs.readFileSync(file), profile: 'velero' }]) {
+        const b = await openBackend(`s3:${ceph!.endpoint}/contract/creds${Object.keys(s3)[0]}`, { env: {}, s3 });
+        await b.create();
+        await b.save({ type: 'config', name: 'config' }, Buffer.from('x'));
+        await b.close();
+      }
+      const wrongProfile = await openBackend(`s3:${ceph!.endpoint}/contract/creds-default`, { env: {}, s3: { credentialsFile: file }, retry: false });
+      await assert.rejects(wrongProfile.stat({ type: 'config', name: 'config' }), (e: unknown) => e instanceof CairnError && e.code === 'PERMISSION');
+      await wrongProfile.close();
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  it('https with a private CA (caCerts) or insecureSkipTLSVerify; refused otherwise', async () => {
+    const t = tempDir('cairn-s3-tls-');
+    const certs = makeCerts(t.dir);
+    const term = await startTlsTerminator(ceph!.port, certs);
+    try {
+      const id = `s3:https://127.0.0.1:${term.port}/contract/tls`;
+      const plain = await openBackend(id, { env: ceph!.env, retry: { maxAttempts: 2, initialDelayMs: 1 } });
+      await assert.rejects(plain.create(), /certificate|self.signed|verify/i);
+      await plain.close();
+      const ca = await openBackend(id, { env: ceph!.env, caCerts: [certs.caPem] });
+      await ca.create();
+      await ca.save({ type: 'config', name: 'config' }, Buffer.from('over tls'));
+      await ca.close();
+      const insecure = await openBackend(id, { env: ceph!.env, insecureSkipTLSVerify: true });
+      assert.deepEqual(await insecure.load({ type: 'config', name: 'config' }), Buffer.from('over tls'));
+      await insecure.close();
+    } finally {
+      await term.close();
+      t.cleanup();
+    }
+  });
+
+  it('falls back to plain writes when the store answers 501 to If-None-Match', async () => {
+    const proxy = await FaultProxy.start({
+      target: { host: '127.0.0.1', port: ceph!.port },
+      rules: [{ method: 'PUT', headers: { 'if-none-match': /\*/ }, fault: { kind: 'status', status: 501, body: '<Error><Code>NotImplemented</Code></Error>' } }],
+    });
+    try {
+      const b = openS3Backend({ bucket: 'contract', prefix: 'no-conditional', endpoint: proxy.url, accessKeyId: ceph!.accessKey, secretAccessKey: ceph!.secretKey });
+      await b.create();
+      const files = [0, 1, 2].map((i) => Buffer.from(`s${i}`));
+      for (const f of files) await b.save({ type: 'snapshot', name: createHash('sha256').update(f).digest('hex') }, f);
+      assert.equal(proxy.injected.status, 1, 'only the first write tried If-None-Match');
+      assert.equal((await b.stat({ type: 'snapshot', name: createHash('sha256').update(files[2]!).digest('hex') })).size, 2);
+      // a body that does not match its name is refused by the store, not stored
+      await assert.rejects(b.save({ type: 'index', name: createHash('sha256').update('other').digest('hex') }, Buffer.from('this')), (e: unknown) => e instanceof CairnError && e.code === 'CORRUPT');
+      await b.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('lists more than a page with ListObjects v1 (s3.list-objects-v1) and with a storage class set', async () => {
+    const b = await openBackend(`s3:${ceph!.endpoint}/contract/v1-listing`, { env: ceph!.env, extended: { 's3.list-objects-v1': 'true', 's3.storage-class': 'STANDARD' } });
+    await b.create();
+    const bodies = Array.from({ length: 1003 }, (_, i) => Buffer.from(String(i)));
+    const names = bodies.map((d) => createHash('sha256').update(d).digest('hex'));
+    await mapLimit(bodies, 32, (d, i) => b.save({ type: 'pack', name: names[i]! }, d));
+    const listed: string[] = [];
+    for await (const f of b.list('pack')) listed.push(f.name);
+    assert.deepEqual(listed.sort(), [...names].sort());
+    await b.close();
+  });
+});
