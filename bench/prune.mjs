@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // prune: cairn vs restic on identical repositories.
 //
-//   node bench/prune.mjs [--snapshots 20] [--scale 1] [--runs 3] [--work DIR] [--keep-work] [--read-data]
+//   node bench/prune.mjs [--snapshots 20] [--scale 1] [--small-files N] [--runs 3] [--work DIR] [--keep-work] [--read-data]
 //
 // 1. A seeded dataset (incompressible files, compressible logs, small files) is backed up
 //    --snapshots times by restic 0.14, changing ~10% of it before each backup (rewrites, appends,
@@ -26,20 +26,21 @@ const PASSWORD = 'cairn-prune-bench';
 const TIME = '/usr/bin/time';
 
 function parseArgs(argv) {
-  const o = { snapshots: 20, scale: 1, runs: 3, work: path.join(ROOT, 'bench', 'out', 'prune-work'), keepWork: false, readData: false, seed: 7 };
+  const o = { snapshots: 20, scale: 1, smallFiles: undefined, runs: 3, work: path.join(ROOT, 'bench', 'out', 'prune-work'), keepWork: false, readData: false, seed: 7 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => argv[++i];
     switch (a) {
       case '--snapshots': o.snapshots = Math.max(2, Number(val())); break;
       case '--scale': o.scale = Number(val()); break;
+      case '--small-files': o.smallFiles = Number(val()); break;
       case '--runs': o.runs = Math.max(1, Number(val())); break;
       case '--seed': o.seed = Number(val()); break;
       case '--work': o.work = path.resolve(val()); break;
       case '--keep-work': o.keepWork = true; break;
       case '--read-data': o.readData = true; break;
       case '-h': case '--help':
-        console.log('usage: node bench/prune.mjs [--snapshots 20] [--scale 1] [--runs 3] [--seed 7] [--work DIR] [--keep-work] [--read-data]');
+        console.log('usage: node bench/prune.mjs [--snapshots 20] [--scale 1] [--small-files N] [--runs 3] [--seed 7] [--work DIR] [--keep-work] [--read-data]');
         process.exit(0);
         break;
       default: console.error(`unknown option ${a}`); process.exit(2);
@@ -94,7 +95,7 @@ function makeDataset(dir, o) {
   for (let i = 0; i < big; i++) put(`bin/b${i}.bin`, ks(r.int(1, 24) * MiB));
   const logs = Math.max(1, Math.round(10 * o.scale));
   for (let i = 0; i < logs; i++) put(`logs/l${i}.log`, text(r, r.int(2, 12) * MiB));
-  const small = Math.max(10, Math.round(3000 * o.scale));
+  const small = o.smallFiles ?? Math.max(10, Math.round(3000 * o.scale));
   for (let i = 0; i < small; i++) put(`small/d${i % 50}/f${i}`, r.chance(0.5) ? text(r, r.int(200, 30000)) : ks(r.int(200, 30000)));
   return { files, r, ks };
 }

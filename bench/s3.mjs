@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // cairn vs restic on S3 (a throw-away Ceph RGW on loopback), same dataset, same run.
 //
-//   npm run build && node bench/s3.mjs [--runs 3] [--scale 0.5] [--seed 1] [--work DIR] [--keep-data]
+//   npm run build && node bench/s3.mjs [--runs 3] [--scale 0.5] [--seed 1] [--work DIR] [--keep-data] [--wait-quiet 30]
 //
 // Per tool and run, in a fresh Ceph cluster (memstore, so every run starts from the same empty
 // state): init (untimed), initial backup (timed), restore latest (timed), restore verified byte
@@ -24,7 +24,7 @@ const CLI = path.join(ROOT, 'dist', 'cli.js');
 const MiB = 1 << 20;
 
 function args(argv) {
-  const o = { runs: 3, scale: 0.5, seed: 1, work: path.join(BENCH, 'out', 's3-work'), out: path.join(BENCH, 'out'), keepData: false };
+  const o = { runs: 3, scale: 0.5, seed: 1, work: path.join(BENCH, 'out', 's3-work'), out: path.join(BENCH, 'out'), keepData: false, waitQuiet: 30 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -33,8 +33,9 @@ function args(argv) {
     else if (a === '--seed') o.seed = Number(v());
     else if (a === '--work') o.work = path.resolve(v());
     else if (a === '--keep-data') o.keepData = true;
+    else if (a === '--wait-quiet') o.waitQuiet = Number(v());
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/s3.mjs [--runs N] [--scale S] [--seed N] [--work DIR] [--keep-data]');
+      console.log('usage: node bench/s3.mjs [--runs N] [--scale S] [--seed N] [--work DIR] [--keep-data] [--wait-quiet SEC]');
       process.exit(0);
     } else {
       console.error(`unknown option ${a}`);
@@ -177,6 +178,30 @@ async function startCeph(dir) {
   return { port, stop: () => run('bash', [CEPH, 'stop', dir]) };
 }
 
+/** Busy fraction of all CPUs over `ms`, from /proc/stat. */
+async function busyFraction(ms) {
+  const read = () => {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] ?? 0);
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0;
+}
+
+/** The machine is shared: wait (up to maxS) for a one-second window with < 15 % CPU use. */
+async function waitQuiet(maxS) {
+  const until = Date.now() + maxS * 1000;
+  let last = 1;
+  while (Date.now() < until) {
+    last = await busyFraction(1000);
+    if (last < 0.15) return { quiet: true, busy: last };
+  }
+  return { quiet: false, busy: last };
+}
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -197,6 +222,7 @@ async function main() {
   const samples = { restic: { backup: [], restore: [] }, cairn: { backup: [], restore: [] } };
   const env = { AWS_ACCESS_KEY_ID: 'testaccess', AWS_SECRET_ACCESS_KEY: 'testsecret', RESTIC_PASSWORD: 'bench-password' };
   const failures = [];
+  let contended = 0;
   for (let runNo = 1; runNo <= o.runs; runNo++) {
     for (const tool of ['restic', 'cairn']) {
       const dir = path.join(o.work, `ceph-${tool}-${runNo}`);
@@ -210,11 +236,13 @@ async function main() {
         const init = await exec(['init', '--repository-version', '2']);
         if (init.code !== 0) throw new Error(`${tool} init failed: ${init.err}`);
         spawnSync('sync');
+        const q1 = await waitQuiet(o.waitQuiet);
         const b = await exec(['backup', data]);
         if (b.code !== 0) throw new Error(`${tool} backup failed: ${b.err}`);
         const target = path.join(o.work, `restore-${tool}-${runNo}`);
         fs.rmSync(target, { recursive: true, force: true });
         spawnSync('sync');
+        const q2 = await waitQuiet(o.waitQuiet);
         const r = await exec(['restore', 'latest', '--target', target]);
         if (r.code !== 0) throw new Error(`${tool} restore failed: ${r.err}`);
         const got = createHash('sha256').update(JSON.stringify(digestTree(path.join(target, data)))).digest('hex');
@@ -223,7 +251,8 @@ async function main() {
         fs.rmSync(cache, { recursive: true, force: true });
         samples[tool].backup.push(b.s);
         samples[tool].restore.push(r.s);
-        process.stderr.write(`run ${runNo} ${tool.padEnd(6)} backup ${b.s.toFixed(2)} s  restore ${r.s.toFixed(2)} s\n`);
+        if (!q1.quiet || !q2.quiet) contended++;
+        process.stderr.write(`run ${runNo} ${tool.padEnd(6)} backup ${b.s.toFixed(2)} s  restore ${r.s.toFixed(2)} s${q1.quiet && q2.quiet ? '' : `  (machine busy before start: ${(Math.max(q1.busy, q2.busy) * 100).toFixed(0)} %)`}\n`);
       } finally {
         await ceph.stop();
         fs.rmSync(dir, { recursive: true, force: true });
@@ -237,8 +266,9 @@ async function main() {
   console.log('operation   restic s   cairn s   cairn/restic   target ≤ 0.5');
   for (const r of rows) console.log(`${r.op.padEnd(10)} ${r.restic.toFixed(2).padStart(9)} ${r.cairn.toFixed(2).padStart(9)} ${r.ratio.toFixed(2).padStart(14)}   ${r.ratio <= 0.5 ? 'PASS' : 'FAIL'}`);
   for (const f of failures) console.log(`VERIFY FAILED: ${f}`);
+  if (contended) console.log(`note: ${contended} of ${o.runs * 2} tool runs started without a quiet window (other work on the machine); ratios are noisy`);
   fs.mkdirSync(o.out, { recursive: true });
-  const result = { date: new Date().toISOString(), dataset: manifest, runs: o.runs, samples, rows, failures, node: process.version, restic: spawnSync('restic', ['version']).stdout.toString().trim(), cpus: os.cpus().length };
+  const result = { date: new Date().toISOString(), dataset: manifest, runs: o.runs, samples, rows, failures, contended, node: process.version, restic: spawnSync('restic', ['version']).stdout.toString().trim(), cpus: os.cpus().length };
   fs.writeFileSync(path.join(o.out, 's3-latest.json'), JSON.stringify(result, null, 2));
   if (!o.keepData) fs.rmSync(path.join(o.work), { recursive: true, force: true });
   process.exitCode = failures.length ? 1 : 0;

@@ -20,6 +20,7 @@ import * as stats from './cli/commands/stats.js';
 import * as diff from './cli/commands/diff.js';
 import * as copy from './cli/commands/copy.js';
 import * as migrate from './cli/commands/migrate.js';
+import * as k8s from './cli/commands/k8s.js';
 
 const program = new Command();
 program
@@ -46,6 +47,7 @@ const globals = (): GlobalOptions => {
 
 for (const m of [init, backup, restore, snapshots, ls, cat, key, unlock, restoreHelper, agent]) m.register(program, globals);
 for (const m of [check, forget, prune, stats, diff, copy, migrate]) m.register(program, globals);
+k8s.register(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CairnError } from '../core/errors.js';
+import { systemClock } from '../core/clock.js';
 import { BackendError } from './errors.js';
 
 /** A Buffer over the same memory as `data` (no copy). */
@@ -46,11 +47,13 @@ export class StallWatchdog {
     if (this.fired || this.ms <= 0 || this.controller.signal.aborted) return;
     if (this.timer) this.timer.refresh();
     else {
+      // Not unref'd: an operation in flight must keep the process alive. When an SDK waits on a
+      // stream whose socket is already gone, this timer is the only thing left, and without it
+      // Node would exit (code 13, a top-level await that never settled) instead of retrying.
       this.timer = setTimeout(() => {
         this.fired = true;
         this.controller.abort(new BackendError(`no progress for ${this.ms} ms`, { retryable: true }));
       }, this.ms);
-      this.timer.unref();
     }
   }
 
@@ -117,7 +120,7 @@ export async function fetchPage<T>(fn: () => Promise<T>, signal?: AbortSignal, t
     } catch (e) {
       if (!(e instanceof CairnError) || !e.retryable || attempt >= tries || signal?.aborted) throw e;
       const wait = Math.max(e instanceof BackendError ? (e.retryAfterMs ?? 0) : 0, baseDelayMs * 2 ** (attempt - 1));
-      await new Promise((r) => setTimeout(r, wait));
+      await systemClock.sleep(wait, signal);
     }
   }
 }

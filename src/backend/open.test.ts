@@ -135,5 +135,16 @@ describe('backend options', () => {
     assert.equal(r.location, 'rest:http://127.0.0.1:1/r/');
     await r.close();
     await assert.rejects(openBackend('s3:http://h/b', { extended: { 'no.such': '1' } }), code('INVALID_ARGUMENT'));
+    // azure: and gs: go to the factories of their folders (loaded on demand)
+    const g = await openBackend('gs:bucket:/some/prefix', { env: {}, gs: { projectId: 'p', apiEndpoint: 'http://127.0.0.1:1' }, extended: { 'gs.connections': '7' } });
+    assert.equal(g.location, 'gs:bucket:/some/prefix');
+    assert.equal(g.connections, 7);
+    await g.close();
+    const a = await openBackend('azure:container:/x/y', {
+      env: { AZURE_ACCOUNT_NAME: 'devstoreaccount1', AZURE_ACCOUNT_KEY: Buffer.from('key').toString('base64') },
+      azure: { endpoint: 'http://127.0.0.1:1/devstoreaccount1' },
+    });
+    assert.equal(a.location, 'azure:container:/x/y');
+    await a.close();
   });
 });

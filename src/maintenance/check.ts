@@ -14,6 +14,9 @@ import { decodePackHeader, parseTrailer, COMPRESSED_ENTRY_SIZE, PLAIN_ENTRY_SIZE
 import type { TreeNode } from '../format/tree.js';
 import { CompactIndex, DATA, TREE, typeName } from '../repository/compact-index.js';
 import { RepoLock } from '../repository/lock.js';
+import { BlobVerifier } from '../repository/verify-blob.js';
+import { mapLimit } from '../core/semaphore.js';
+import { native } from '../native/index.js';
 import type { Repository } from '../repository/repository.js';
 import { listSnapshots, type SnapshotEntry } from '../repository/snapshots.js';
 import { parseSize } from './prune-plan.js';
@@ -145,9 +148,11 @@ class Checker {
   /** Per handle: 1 = no readable copy is known (its packs are missing, truncated or damaged). */
   private damagedEntry!: Uint8Array;
   private readonly msg: (m: string) => void;
+  private readonly verifier: BlobVerifier;
 
   constructor(private readonly repo: Repository, private readonly opts: CheckOptions, private readonly subset: ReadDataSubset | undefined) {
     this.msg = opts.onMessage ?? (() => undefined);
+    this.verifier = new BlobVerifier(repo);
   }
 
   private report(p: CheckProblem): void {
@@ -413,9 +418,9 @@ class Checker {
       for (const x of entries) this.damagedEntry[x] = 1;
       return;
     }
-    const hash = createHash('sha256').update(data).digest('hex');
+    const hash = native.blobKernels === 'native' ? await native.sha256(data) : createHash('sha256').update(data).digest('hex');
     if (hash !== packId) err('pack-hash', `pack ID does not match, want ${packId}, got ${hash} (the file content is damaged)`);
-    for (const e of entries) {
+    await mapLimit(entries, this.verifier.parallelism, async (e) => {
       const h = index.entryHandle(e);
       const loc = index.location(e);
       const id = index.handleId(h);
@@ -423,15 +428,15 @@ class Checker {
       if (loc.offset + loc.length > data.length) {
         this.damagedEntry[e] = 1;
         err('blob-damaged', `${type} blob ${id}: beyond the end of the file (offset ${loc.offset}, length ${loc.length}, file size ${data.length})`, { blob: id, blobType: type });
-        continue;
+        return;
       }
       try {
-        this.repo.openBlob(type, id, loc, data.subarray(loc.offset, loc.offset + loc.length));
+        await this.verifier.verifyAsync(id, loc, data.subarray(loc.offset, loc.offset + loc.length));
       } catch (x) {
         this.damagedEntry[e] = 1;
         err('blob-damaged', `${type} blob ${id} at offset ${loc.offset}: ${errorMessage(x).replace(`${type} blob ${id} in pack ${packId}: `, '')}`, { blob: id, blobType: type });
       }
-    }
+    });
     // the header at the end of the file must describe exactly what the index says
     try {
       const hlen = parseTrailer(data.subarray(data.length - 4), data.length);

@@ -16,6 +16,7 @@ import { zstdCompress } from '../format/zstd.js';
 import { CompactIndex, typeName } from '../repository/compact-index.js';
 import { RepoLock } from '../repository/lock.js';
 import { PackWriter } from '../repository/pack-writer.js';
+import { BlobVerifier } from '../repository/verify-blob.js';
 import type { Repository } from '../repository/repository.js';
 import { parseMaxUnused, planPrune, PackAction, type MaxUnused, type PrunePlan, type PruneStats } from './prune-plan.js';
 import { findUsedBlobs } from './used.js';
@@ -64,6 +65,10 @@ export interface PruneResult {
   blobsRepacked: number;
   durationMs: number;
 }
+
+/** Bytes of one read while repacking, and the largest unneeded stretch read through rather than skipped. */
+const READ_RUN = 4 * 1024 * 1024;
+const MAX_READ_GAP = 256 * 1024;
 
 /** restic 0.14 writes index files with at most this many blobs (v1: 50k). */
 const INDEX_MAX_BLOBS_V2 = 150_000;
@@ -158,7 +163,7 @@ async function pruneLocked(repo: Repository, opts: PruneOptions): Promise<PruneR
   // 2. repack
   if (plan.repackCount > 0) {
     msg(`repacking ${plan.repackCount} packs`);
-    const writer = new PackWriter(repo, { packSize, uploadConcurrency: 2, onPackStored: () => step('pack-stored') });
+    const writer = new PackWriter(repo, { packSize, uploadConcurrency: 1, onPackStored: () => step('pack-stored') });
     try {
       result.blobsRepacked = await repack(repo, index, plan, writer, opts.signal);
       const written = await writer.flush();
@@ -221,6 +226,8 @@ async function repack(repo: Repository, index: CompactIndex, plan: PrunePlan, wr
   const packs: number[] = [];
   for (let p = 0; p < index.packCount; p++) if (plan.action[p] === PackAction.Repack) packs.push(p);
   let copied = 0;
+  // one verifier (and its scratch buffers) for both packs in flight
+  const verifier = new BlobVerifier(repo);
   await mapLimit(packs, 2, async (p) => {
     signal?.throwIfAborted();
     const entries: number[] = [];
@@ -230,66 +237,84 @@ async function repack(repo: Repository, index: CompactIndex, plan: PrunePlan, wr
     }
     if (entries.length === 0) return;
     entries.sort((a, b) => index.entryOffset(a) - index.entryOffset(b));
-    const first = index.entryOffset(entries[0]!);
-    let end = 0;
-    for (const e of entries) end = Math.max(end, index.entryOffset(e) + index.entryLength(e));
     const packId = index.packId(p);
-    let buf: Buffer | undefined;
-    let readError: unknown;
-    try {
-      buf = await repo.backend.load({ type: 'pack', name: packId }, first, end - first);
-    } catch (e) {
-      readError = e;
-    }
-    for (const e of entries) {
-      const h = index.entryHandle(e);
-      if (!plan.keep[h]) continue; // a second location of the same blob in this pack
-      const type = typeName(index.handleType(h));
-      const id = index.handleId(h);
-      let loc = index.location(e);
-      let sealed: Buffer | undefined;
-      let plain: Buffer | undefined;
-      let firstError: unknown = readError;
-      if (buf) {
-        const s = buf.subarray(loc.offset - first, loc.offset - first + loc.length);
-        try {
-          plain = repo.openBlob(type, id, loc, s);
-          sealed = Buffer.from(s); // detach from the pack buffer
-        } catch (err) {
-          firstError = err;
-        }
+    // read the needed blobs in runs of at most READ_RUN bytes (skipping large gaps), so memory
+    // stays small whatever the pack size
+    let i = 0;
+    while (i < entries.length) {
+      const runStart = index.entryOffset(entries[i]!);
+      let runEnd = runStart + index.entryLength(entries[i]!);
+      let j = i + 1;
+      while (j < entries.length) {
+        const off = index.entryOffset(entries[j]!);
+        const end = off + index.entryLength(entries[j]!);
+        if (off - runEnd > MAX_READ_GAP || end - runStart > READ_RUN) break;
+        runEnd = Math.max(runEnd, end);
+        j++;
       }
-      if (!plain) {
-        // fall back to another copy of the blob in a different pack
-        for (let alt = index.firstEntry(h); alt >= 0 && !plain; alt = index.nextEntry(alt)) {
-          if (index.entryPack(alt) === p) continue;
-          const altLoc = index.location(alt);
+      let buf: Buffer | undefined;
+      let readError: unknown;
+      try {
+        buf = await repo.backend.load({ type: 'pack', name: packId }, runStart, runEnd - runStart);
+      } catch (e) {
+        readError = e;
+      }
+      // verify the blobs of this run in parallel (thread pool with the native kernels)
+      const run = entries.slice(i, j).filter((e) => plan.keep[index.entryHandle(e)]);
+      const verdicts: unknown[] = new Array(run.length).fill(readError ?? null);
+      if (buf) {
+        await mapLimit(run, verifier.parallelism, async (e, k) => {
+          const loc = index.location(e);
           try {
-            const s = await repo.backend.load({ type: 'pack', name: altLoc.packId }, altLoc.offset, altLoc.length);
-            plain = repo.openBlob(type, id, altLoc, s);
-            sealed = s;
-            loc = altLoc;
-          } catch {
-            /* try the next copy */
+            await verifier.verifyAsync(index.handleId(index.entryHandle(e)), loc, buf!.subarray(loc.offset - runStart, loc.offset - runStart + loc.length));
+          } catch (err) {
+            verdicts[k] = err;
+          }
+        });
+      }
+      for (const [k, e] of run.entries()) {
+        const h = index.entryHandle(e);
+        if (!plan.keep[h]) continue; // a second location of the same blob
+        const type = typeName(index.handleType(h));
+        const id = index.handleId(h);
+        let loc = index.location(e);
+        let sealed: Uint8Array | undefined;
+        const firstError = verdicts[k];
+        if (buf && firstError === null) sealed = buf.subarray(loc.offset - runStart, loc.offset - runStart + loc.length);
+        if (!sealed) {
+          // fall back to another copy of the blob in a different pack
+          for (let alt = index.firstEntry(h); alt >= 0 && !sealed; alt = index.nextEntry(alt)) {
+            if (index.entryPack(alt) === p) continue;
+            const altLoc = index.location(alt);
+            try {
+              const s = await repo.backend.load({ type: 'pack', name: altLoc.packId }, altLoc.offset, altLoc.length);
+              await verifier.verifyAsync(id, altLoc, s);
+              sealed = s;
+              loc = altLoc;
+            } catch {
+              /* try the next copy */
+            }
           }
         }
+        if (!sealed) {
+          throw new CairnError(
+            'CORRUPT',
+            `${type} blob ${id} in pack ${packId} cannot be read (${errorMessage(firstError)}) and no other copy exists; prune stopped before deleting anything — run "cairn check --read-data"`,
+            { object: `pack ${packId}`, cause: firstError },
+          );
+        }
+        let ulen = loc.uncompressedLength ?? 0;
+        if (plan.mustCompress[p] && !ulen && loc.length > 32) {
+          // restic compresses these unconditionally; storing them raw again would repack them forever
+          const plain = repo.sealer.open(sealed, `${type} blob ${id}`);
+          sealed = repo.sealer.seal(zstdCompress(plain));
+          ulen = plain.length;
+        }
+        plan.keep[h] = 0;
+        copied++;
+        await writer.add(type, id, sealed, ulen); // copies the bytes: the run buffer can go
       }
-      if (!plain || !sealed) {
-        throw new CairnError(
-          'CORRUPT',
-          `${type} blob ${id} in pack ${packId} cannot be read (${errorMessage(firstError)}) and no other copy exists; prune stopped before deleting anything — run "cairn check --read-data"`,
-          { object: `pack ${packId}`, cause: firstError },
-        );
-      }
-      let ulen = loc.uncompressedLength ?? 0;
-      if (plan.mustCompress[p] && !ulen && plain.length > 0) {
-        // restic compresses these unconditionally; storing them raw again would repack them forever
-        sealed = repo.sealer.seal(zstdCompress(plain));
-        ulen = plain.length;
-      }
-      plan.keep[h] = 0;
-      copied++;
-      await writer.add(type, id, sealed, ulen);
+      i = j;
     }
   });
   return copied;

@@ -18,8 +18,7 @@ export interface IndexedBlob extends BlobLocation {
 }
 
 /*
- * Layout (≈ 44 bytes per blob plus ≈ 41 bytes per pack; measured in master-index.test.ts and
- * reported by native/bench-index.mjs):
+ * Layout (≈ 44 bytes per blob plus ≈ 38 bytes per pack; measured by native/bench-index.mjs):
  *
  * Blob IDs are SHA-256 digests, so their first bytes are uniformly distributed and serve as the
  * hash without hashing. An ID is held as eight 32-bit words w0…w7 (big-endian, so numeric order
@@ -38,13 +37,14 @@ export interface IndexedBlob extends BlobLocation {
  * at most 8 MiB) stores 0xFFFFFF as its length and its real sizes in a small side map.
  *
  * New entries go to the *recent* part first: a dense array of 12 words per entry with an
- * open-addressing table on w0. When it holds more than max(65536, main / 2) entries it is sorted
- * (radix sort on w0) and merged into the main part shard by shard (one shard is rewritten at a
- * time, so the transient extra memory is one shard's, ≈ 1/256 of the index). A query merges
- * first when the recent part holds more than 1/32 of the main part, so that after loading the
- * index files everything is in the compact form.
+ * open-addressing table on w0 (built only once something queries: loading index files just
+ * appends). When it holds twice as many entries as the main part (at least 65536) it is sorted (radix
+ * sort on w0) and merged into the main part shard by shard (one shard is rewritten at a time, so
+ * the transient extra memory is one shard's, ≈ 1/256 of the index). A query merges first when
+ * the recent part holds more than 1/32 of the main part, so that after loading the index files
+ * everything is in the compact form.
  *
- * Pack IDs are eight words each with their own open-addressing table (≈ 41 bytes per pack).
+ * Pack IDs are eight words each with their own open-addressing table (≈ 38 bytes per pack).
  */
 
 const SHARD_BITS = 8;
@@ -54,9 +54,14 @@ const LEN_ESCAPE = 0xffffff;
 /** Words per entry of the recent part: w0…w7, pt, off, len, ulen. */
 const RW = 12;
 
-const HEX = new Int8Array(128).fill(-1);
-for (let i = 0; i < 10; i++) HEX[48 + i] = i;
-for (let i = 0; i < 6; i++) HEX[97 + i] = 10 + i;
+/** Byte value of two lower-case hex digits, indexed by (first char code & 127) << 7 | (second & 127); −1 if not hex. */
+const HEX2 = new Int16Array(1 << 14).fill(-1);
+{
+  const digits = '0123456789abcdef';
+  for (let a = 0; a < 16; a++) {
+    for (let b = 0; b < 16; b++) HEX2[(digits.charCodeAt(a) << 7) | digits.charCodeAt(b)] = (a << 4) | b;
+  }
+}
 
 /** Parses a 64-digit lower-case hex ID into w[at…at+7]; false when it is not one. */
 function parseId(id: string, w: Uint32Array, at = 0): boolean {
@@ -64,12 +69,13 @@ function parseId(id: string, w: Uint32Array, at = 0): boolean {
   let bad = 0;
   for (let k = 0; k < 8; k++) {
     let v = 0;
-    const base = k * 8;
-    for (let j = 0; j < 8; j++) {
-      const c = id.charCodeAt(base + j);
-      const n = c < 128 ? HEX[c]! : -1;
-      bad |= n;
-      v = (v << 4) | (n & 15);
+    for (let j = k * 8; j < k * 8 + 8; j += 2) {
+      const a = id.charCodeAt(j);
+      const b = id.charCodeAt(j + 1);
+      // char codes ≥ 128 are never hex: fold them into the invalid slot 0 (not a hex pair)
+      const x = HEX2[(a | b) < 128 ? (a << 7) | b : 0]!;
+      bad |= x;
+      v = (v << 8) | (x & 0xff);
     }
     w[at + k] = v >>> 0;
   }
@@ -176,14 +182,29 @@ export class MasterIndex {
     }
     this.pw.set(w, 8 * n);
     if (this.extents) this.extents.fill(0xffffffff, 6 * n, 6 * n + 6).fill(0, 6 * n + 1, 6 * n + 3).fill(0, 6 * n + 4, 6 * n + 6);
-    if (this.pn * 2 > this.ptab.length) {
-      this.ptab = new Int32Array(this.ptab.length * 2).fill(-1);
-      this.pmask = this.ptab.length - 1;
-      for (let p = 0; p < this.pn; p++) this.placePack(p);
-    } else {
-      this.placePack(n);
-    }
+    if (this.pn * 4 > this.ptab.length * 3) this.rehashPacks(this.ptab.length * 2);
+    else this.placePack(n);
     return { n, isNew: true };
+  }
+
+  private rehashPacks(size: number): void {
+    this.ptab = new Int32Array(size).fill(-1);
+    this.pmask = size - 1;
+    for (let p = 0; p < this.pn; p++) this.placePack(p);
+  }
+
+  /** Drops the growth slack of the pack arrays (after a merge: loading is usually over then). */
+  private trimPacks(): void {
+    const n = this.pn;
+    if (this.ptype.length > n + (n >>> 4) + 64) {
+      const cap = n + 64;
+      this.pw = grown(this.pw, 8 * n, 8 * cap);
+      this.ptype = grown(this.ptype, n, cap);
+      if (this.extents) this.extents = grown(this.extents, 6 * n, 6 * cap);
+    }
+    let size = 512;
+    while (n * 4 > size * 3) size *= 2;
+    if (size < this.ptab.length) this.rehashPacks(size);
   }
 
   private packIdOf(p: number): Id {
@@ -205,8 +226,8 @@ export class MasterIndex {
       if (!parseId(b.id, w)) throw new CairnError('INVALID_ARGUMENT', `index: invalid blob ID ${JSON.stringify(b.id)} in pack ${packId}`);
       const type = b.type === 'tree' ? 1 : 0;
       const ulen = b.uncompressedLength ?? 0;
-      if (!(Number.isInteger(b.offset) && b.offset >= 0 && b.offset <= 0xffffffff && Number.isInteger(b.length) && b.length >= 0 &&
-            b.length <= 0xffffffff && Number.isInteger(ulen) && ulen >= 0 && ulen <= 0xffffffff)) {
+      // x >>> 0 === x: a non-negative integer below 2^32
+      if (b.offset >>> 0 !== b.offset || b.length >>> 0 !== b.length || ulen >>> 0 !== ulen) {
         throw new CairnError('INVALID_ARGUMENT', `index: blob ${b.id} in pack ${packId} has an invalid offset or length`);
       }
       if (check && this.hasExact(w, type, pack, b.offset, b.length)) continue;
@@ -214,25 +235,49 @@ export class MasterIndex {
       this.ptype[pack] = type;
       if (this.extents) this.extend(pack, type, b.offset, b.length);
     }
-    if (this.rn >= Math.max(this.minMerge, this.mainCount >>> 1)) this.merge();
+    if (this.rn >= Math.max(this.minMerge, 2 * this.mainCount)) this.merge();
   }
 
   private addRecent(w: Uint32Array, pt: number, off: number, len: number, ulen: number): void {
     if ((this.rn + 1) * RW > this.rw.length) this.rw = grown(this.rw, this.rn * RW, this.rw.length * 2);
     const e = this.rn++;
+    const rw = this.rw;
     const b = e * RW;
-    this.rw.set(w, b);
-    this.rw[b + 8] = pt >>> 0;
-    this.rw[b + 9] = off;
-    this.rw[b + 10] = len;
-    this.rw[b + 11] = ulen;
-    if (this.rn * 2 > this.rtab.length) {
-      this.rtab = new Int32Array(this.rtab.length * 2).fill(-1);
-      this.rmask = this.rtab.length - 1;
-      for (let x = 0; x < this.rn; x++) this.placeRecent(x);
-    } else {
-      this.placeRecent(e);
+    rw[b] = w[0]!;
+    rw[b + 1] = w[1]!;
+    rw[b + 2] = w[2]!;
+    rw[b + 3] = w[3]!;
+    rw[b + 4] = w[4]!;
+    rw[b + 5] = w[5]!;
+    rw[b + 6] = w[6]!;
+    rw[b + 7] = w[7]!;
+    rw[b + 8] = pt >>> 0;
+    rw[b + 9] = off;
+    rw[b + 10] = len;
+    rw[b + 11] = ulen;
+    // The table is kept current only once something has looked things up (bulk loads skip it).
+    if (this.tableLive) {
+      if (this.rn * 2 > this.rtab.length) this.rehash();
+      else this.placeRecent(e);
     }
+  }
+
+  /** Whether the recent part's table covers all its entries (false while loading in bulk). */
+  private tableLive = false;
+
+  /** Makes the recent part's table cover every recent entry. */
+  private hashRecent(): void {
+    if (this.tableLive) return;
+    this.rehash();
+    this.tableLive = true;
+  }
+
+  private rehash(): void {
+    let cap = 2048;
+    while (cap < this.rn * 2) cap *= 2;
+    this.rtab = new Int32Array(cap).fill(-1);
+    this.rmask = cap - 1;
+    for (let x = 0; x < this.rn; x++) this.placeRecent(x);
   }
 
   private placeRecent(e: number): void {
@@ -245,6 +290,7 @@ export class MasterIndex {
   }
 
   private hasExact(w: Uint32Array, type: number, pack: number, off: number, len: number): boolean {
+    this.hashRecent();
     let found = false;
     this.visit(w, type, (pt, o, l) => {
       if (pt >>> 1 === pack && o === off && l === len) found = true;
@@ -254,9 +300,10 @@ export class MasterIndex {
 
   // ---- queries -------------------------------------------------------------------------------
 
-  /** Merges the recent part first when it has grown large relative to the main part. */
+  /** Before a query: merges the recent part when it has grown large relative to the main part, else hashes it. */
   private settle(): void {
     if (this.rn > 4096 && this.rn > this.mainCount >>> 5) this.merge();
+    else this.hashRecent();
   }
 
   /**
@@ -308,12 +355,58 @@ export class MasterIndex {
     }
   }
 
+  /**
+   * The first location of (type, ID w): a main entry (returns 1; hitShard/hitIndex set), a recent
+   * one (returns 2; hitIndex = its number) or none (0). The fast path of has() and blobSize().
+   */
+  private first(w: Uint32Array, type: number): number {
+    this.settle();
+    const w0 = w[0]!;
+    const sh = this.shards[w0 >>> 24]!;
+    if (sh.n > 0) {
+      const bucket = (w0 >>> 16) & 0xff;
+      const lo16 = w0 & 0xffff;
+      const k0 = sh.k0;
+      let a = sh.dir[bucket]!;
+      const end = sh.dir[bucket + 1]!;
+      let z = end;
+      while (a < z) {
+        const m = (a + z) >>> 1;
+        if (k0[m]! < lo16) a = m + 1;
+        else z = m;
+      }
+      const k = sh.k;
+      for (let i = a; i < end && k0[i] === lo16; i++) {
+        const kb = i * 7;
+        if (k[kb] === w[1] && k[kb + 1] === w[2] && k[kb + 2] === w[3] && k[kb + 3] === w[4] && k[kb + 4] === w[5] &&
+            k[kb + 5] === w[6] && k[kb + 6] === w[7] && (sh.pt[i]! & 1) === type) {
+          this.hitShard = sh;
+          this.hitIndex = i;
+          return 1;
+        }
+      }
+    }
+    const rw = this.rw;
+    const rtab = this.rtab;
+    const mask = this.rmask;
+    for (let i = w0 & mask; ; i = (i + 1) & mask) {
+      const e = rtab[i]!;
+      if (e < 0) return 0;
+      const b = e * RW;
+      if (rw[b] === w0 && rw[b + 1] === w[1] && rw[b + 2] === w[2] && rw[b + 3] === w[3] && rw[b + 4] === w[4] &&
+          rw[b + 5] === w[5] && rw[b + 6] === w[6] && rw[b + 7] === w[7] && (rw[b + 8]! & 1) === type) {
+        this.hitIndex = e;
+        return 2;
+      }
+    }
+  }
+
+  private hitShard: Shard | undefined;
+  private hitIndex = 0;
+
   has(type: BlobType, id: Id): boolean {
     const w = this.q;
-    if (!parseId(id, w)) return false;
-    let found = false;
-    this.visit(w, type === 'tree' ? 1 : 0, () => (found = true));
-    return found;
+    return parseId(id, w) && this.first(w, type === 'tree' ? 1 : 0) !== 0;
   }
 
   lookup(type: BlobType, id: Id): BlobLocation[] {
@@ -332,12 +425,20 @@ export class MasterIndex {
   blobSize(type: BlobType, id: Id): number | undefined {
     const w = this.q;
     if (!parseId(id, w)) return undefined;
-    let size: number | undefined;
-    this.visit(w, type === 'tree' ? 1 : 0, (_pt, _off, len, ulen) => {
-      size = ulen || len - 32;
-      return true;
-    });
-    return size;
+    const where = this.first(w, type === 'tree' ? 1 : 0);
+    if (where === 0) return undefined;
+    if (where === 2) {
+      const b = this.hitIndex * RW;
+      return this.rw[b + 11]! || this.rw[b + 10]! - 32;
+    }
+    const sh = this.hitShard!;
+    const i = this.hitIndex;
+    const lu = sh.lu[i]!;
+    if ((lu & LEN_ESCAPE) === LEN_ESCAPE) {
+      const big = this.big.get(`${sh.pt[i]}:${sh.off[i]}`)!;
+      return big.ulen || big.length - 32;
+    }
+    return (((lu >>> 24) << 16) | sh.ul[i]!) || (lu & LEN_ESCAPE) - 32;
   }
 
   get size(): number {
@@ -387,32 +488,62 @@ export class MasterIndex {
     x[b + 2]!++;
   }
 
-  /** Calls fn for every entry (main part shard by shard, then recent), with its ID words readable through id(j). */
-  private forEachEntry(fn: (pt: number, off: number, len: number, ulen: number, id: (j: number) => number) => void): void {
+  /** Calls fn(pt, offset, length) for every entry (main part shard by shard, then recent). */
+  private forEachEntry(fn: (pt: number, off: number, len: number) => void): void {
     for (let s = 0; s < SHARDS; s++) {
       const sh = this.shards[s]!;
-      let bucket = 0;
       for (let i = 0; i < sh.n; i++) {
-        while (sh.dir[bucket + 1]! <= i) bucket++;
         const pt = sh.pt[i]!;
-        const lu = sh.lu[i]!;
-        let len = lu & LEN_ESCAPE;
-        let ulen = ((lu >>> 24) << 16) | sh.ul[i]!;
-        if (len === LEN_ESCAPE) {
-          const big = this.big.get(`${pt}:${sh.off[i]}`)!;
-          len = big.length;
-          ulen = big.ulen;
-        }
-        const k0 = ((s << 24) | (bucket << 16) | sh.k0[i]!) >>> 0;
-        const kb = i * 7;
-        fn(pt, sh.off[i]!, len, ulen, (j) => (j === 0 ? k0 : sh.k[kb + j - 1]!));
+        let len = sh.lu[i]! & LEN_ESCAPE;
+        if (len === LEN_ESCAPE) len = this.big.get(`${pt}:${sh.off[i]}`)!.length;
+        fn(pt, sh.off[i]!, len);
       }
     }
     const rw = this.rw;
-    for (let e = 0; e < this.rn; e++) {
-      const b = e * RW;
-      fn(rw[b + 8]!, rw[b + 9]!, rw[b + 10]!, rw[b + 11]!, (j) => rw[b + j]!);
+    for (let e = 0; e < this.rn; e++) fn(rw[e * RW + 8]!, rw[e * RW + 9]!, rw[e * RW + 10]!);
+  }
+
+  /** The entry with global number g (main entries shard by shard, then recent ones). */
+  private entryAt(g: number, base: Uint32Array): { id: Id; type: BlobType; offset: number; length: number; ulen: number } {
+    if (g >= this.mainCount) {
+      const b = (g - this.mainCount) * RW;
+      const rw = this.rw;
+      return {
+        id: hexOfWords((j) => rw[b + j]!),
+        type: rw[b + 8]! & 1 ? 'tree' : 'data',
+        offset: rw[b + 9]!,
+        length: rw[b + 10]!,
+        ulen: rw[b + 11]!,
+      };
     }
+    // shard: the last s with base[s] <= g
+    let a = 0;
+    let z = SHARDS;
+    while (z - a > 1) {
+      const m = (a + z) >>> 1;
+      if (base[m]! <= g) a = m;
+      else z = m;
+    }
+    const sh = this.shards[a]!;
+    const i = g - base[a]!;
+    let lo = 0;
+    let hi = BUCKETS;
+    while (hi - lo > 1) {
+      const m = (lo + hi) >>> 1;
+      if (sh.dir[m]! <= i) lo = m;
+      else hi = m;
+    }
+    const w0 = ((a << 24) | (lo << 16) | sh.k0[i]!) >>> 0;
+    const pt = sh.pt[i]!;
+    const lu = sh.lu[i]!;
+    let length = lu & LEN_ESCAPE;
+    let ulen = ((lu >>> 24) << 16) | sh.ul[i]!;
+    if (length === LEN_ESCAPE) {
+      const big = this.big.get(`${pt}:${sh.off[i]}`)!;
+      length = big.length;
+      ulen = big.ulen;
+    }
+    return { id: hexOfWords((j) => (j === 0 ? w0 : sh.k[i * 7 + j - 1]!)), type: pt & 1 ? 'tree' : 'data', offset: sh.off[i]!, length, ulen };
   }
 
   /** Every indexed blob with its location, grouped by pack (packs in the order they were added, blobs by offset). */
@@ -435,37 +566,30 @@ export class MasterIndex {
     }
   }
 
-  /** Groups all entries by pack (one counting pass; a pack's entries are materialized when reached). */
+  /**
+   * Groups all entries by pack: one counting pass over the index into a table of 4-byte entry
+   * numbers; a pack's entries are materialized only when it is reached.
+   */
   private *byPack(): IterableIterator<{ pack: number; packId: Id; entries: Array<{ id: Id; type: BlobType; offset: number; length: number; ulen: number }> }> {
-    const total = this.size;
     const count = new Uint32Array(this.pn + 1);
     this.forEachEntry((pt) => {
       count[(pt >>> 1) + 1]!++;
     });
     for (let p = 0; p < this.pn; p++) count[p + 1]! += count[p]!;
     const at = count.slice(0, this.pn);
-    // Entry records in pack order: pt, off, len, ulen and the 8 ID words.
-    const rec = new Uint32Array(total * 12);
-    this.forEachEntry((pt, off, len, ulen, id) => {
-      const r = at[pt >>> 1]!++ * 12;
-      rec[r] = pt;
-      rec[r + 1] = off;
-      rec[r + 2] = len;
-      rec[r + 3] = ulen;
-      for (let j = 0; j < 8; j++) rec[r + 4 + j] = id(j);
+    const refs = new Uint32Array(this.size);
+    let g = 0;
+    this.forEachEntry((pt) => {
+      refs[at[pt >>> 1]!++] = g++;
     });
-    for (let p = 0; p < this.pn; p++) {
+    const base = new Uint32Array(SHARDS + 1);
+    for (let s = 0; s < SHARDS; s++) base[s + 1] = base[s]! + this.shards[s]!.n;
+    // Snapshot of the state the references point into: the generator may be resumed after more adds.
+    const main = this.mainCount;
+    for (let p = 0; p < this.pn && p < count.length - 1; p++) {
+      if (this.mainCount !== main) throw new CairnError('INTERNAL', 'master index changed while iterating its packs');
       const list = [];
-      for (let i = count[p]!; i < count[p + 1]!; i++) {
-        const r = i * 12;
-        list.push({
-          id: hexOfWords((j) => rec[r + 4 + j]!),
-          type: (rec[r]! & 1 ? 'tree' : 'data') as BlobType,
-          offset: rec[r + 1]!,
-          length: rec[r + 2]!,
-          ulen: rec[r + 3]!,
-        });
-      }
+      for (let i = count[p]!; i < count[p + 1]!; i++) list.push(this.entryAt(refs[i]!, base));
       list.sort((a, b) => a.offset - b.offset);
       yield { pack: p, packId: this.packIdOf(p), entries: list };
     }
@@ -489,7 +613,9 @@ export class MasterIndex {
       i = j;
     }
     this.mainCount += n;
+    this.trimPacks();
     this.rn = 0;
+    this.tableLive = false;
     this.rw = new Uint32Array(RW * 1024);
     this.rtab = new Int32Array(2048).fill(-1);
     this.rmask = 2047;
@@ -540,6 +666,8 @@ export class MasterIndex {
       // Insertion point: the first main entry of the bucket that sorts after this one.
       let a = Math.max(src, sh.dir[bucket]!);
       let z = sh.dir[bucket + 1]!;
+      // Dense merges insert right at the copy position: check it before searching.
+      if (a < z && compareMain(sh, a, rw, b) >= 0) z = a;
       while (a < z) {
         const m = (a + z) >>> 1;
         if (compareMain(sh, m, rw, b) < 0) a = m + 1;
@@ -619,30 +747,39 @@ function compareRecent(rw: Uint32Array, x: number, y: number): number {
 
 /** The recent entries' numbers sorted by full key: LSD radix sort on w0 (2 × 16 bits), then ties. */
 function sortRecent(rw: Uint32Array, n: number): Uint32Array {
-  let a = new Uint32Array(n);
-  let b = new Uint32Array(n);
-  for (let i = 0; i < n; i++) a[i] = i;
+  // Keys and entry numbers side by side, so each pass reads them sequentially.
+  let ka = new Uint32Array(n);
+  let ia = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    ka[i] = rw[i * RW]!;
+    ia[i] = i;
+  }
+  let kb = new Uint32Array(n);
+  let ib = new Uint32Array(n);
   const count = new Uint32Array(65537);
   for (const shift of [0, 16]) {
     count.fill(0);
-    for (let i = 0; i < n; i++) count[((rw[a[i]! * RW]! >>> shift) & 0xffff) + 1]!++;
+    for (let i = 0; i < n; i++) count[((ka[i]! >>> shift) & 0xffff) + 1]!++;
     for (let d = 0; d < 65536; d++) count[d + 1]! += count[d]!;
     for (let i = 0; i < n; i++) {
-      const e = a[i]!;
-      b[count[(rw[e * RW]! >>> shift) & 0xffff]!++] = e;
+      const k = ka[i]!;
+      const at = count[(k >>> shift) & 0xffff]!++;
+      kb[at] = k;
+      ib[at] = ia[i]!;
     }
-    [a, b] = [b, a];
+    [ka, kb] = [kb, ka];
+    [ia, ib] = [ib, ia];
   }
   // Runs with equal w0 (rare with uniform IDs, common only for duplicates): insertion sort.
   for (let i = 1; i < n; i++) {
-    if (rw[a[i]! * RW] !== rw[a[i - 1]! * RW]) continue;
-    const e = a[i]!;
+    if (ka[i] !== ka[i - 1]) continue;
+    const e = ia[i]!;
     let j = i - 1;
-    while (j >= 0 && rw[a[j]! * RW] === rw[e * RW] && compareRecent(rw, a[j]!, e) > 0) {
-      a[j + 1] = a[j]!;
+    while (j >= 0 && ka[j] === ka[i] && compareRecent(rw, ia[j]!, e) > 0) {
+      ia[j + 1] = ia[j]!;
       j--;
     }
-    a[j + 1] = e;
+    ia[j + 1] = e;
   }
-  return a;
+  return ia;
 }

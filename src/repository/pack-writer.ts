@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Id } from '../core/ids.js';
 import { Semaphore } from '../core/semaphore.js';
+import { native } from '../native/index.js';
 import { encodePackHeader, type PackBlob } from '../format/pack.js';
 import type { BlobType } from './master-index.js';
 import type { Repository } from './repository.js';
@@ -58,6 +59,8 @@ export class PackWriter {
   private readonly open: Record<BlobType, OpenPack | undefined> = { data: undefined, tree: undefined };
   private failure: unknown;
   private hasFailed = false;
+  /** Buffers of stored packs, reused for the next ones (a pack buffer is tens of MiB). */
+  private readonly spare: Buffer[] = [];
   readonly written: WrittenPack[] = [];
 
   constructor(private readonly repo: Repository, private readonly opts: PackWriterOptions = {}) {
@@ -76,7 +79,7 @@ export class PackWriter {
   async add(type: BlobType, id: Id, sealed: Uint8Array, uncompressedLength = 0): Promise<void> {
     this.check();
     let p = this.open[type];
-    if (!p) p = this.open[type] = { buf: Buffer.alloc(0), blobs: [], size: 0 };
+    if (!p) p = this.open[type] = { buf: this.spare.pop() ?? Buffer.alloc(0), blobs: [], size: 0 };
     const b: PackBlob = { type, id, length: sealed.length, offset: p.size };
     if (uncompressedLength) b.uncompressedLength = uncompressedLength;
     ensure(p, sealed.length, this.packSize);
@@ -115,10 +118,13 @@ export class PackWriter {
     ensure(p, sealedHeader.length + 4, this.packSize);
     p.buf.set(sealedHeader, p.size);
     p.buf.writeUInt32LE(sealedHeader.length, p.size + sealedHeader.length);
-    const data = p.buf.subarray(0, p.size + sealedHeader.length + 4);
+    const buf = p.buf;
+    const data = buf.subarray(0, p.size + sealedHeader.length + 4);
     p.buf = Buffer.alloc(0);
-    const id = createHash('sha256').update(data).digest('hex');
+    // the addon hashes on the thread pool, in parallel with the blobs still being verified
+    const id = native.blobKernels === 'native' ? await native.sha256(data) : createHash('sha256').update(data).digest('hex');
     await this.repo.backend.save({ type: 'pack', name: id }, data);
+    if (this.spare.length < 2) this.spare.push(buf);
     const w: WrittenPack = { id, blobs: p.blobs, size: data.length };
     this.written.push(w);
     await this.opts.onPackStored?.(w);

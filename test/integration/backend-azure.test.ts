@@ -21,6 +21,7 @@ import { openBackend } from '../../src/backend/open.js';
 import { CairnError } from '../../src/core/errors.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, hasAzurite, startAzurite, type Azurite } from '../support/azurite.js';
 import { objectStoreChecks, type OpenTuning } from './object-store-checks.js';
+import { backendContract } from './backend-contract.js';
 
 if (!hasAzurite && process.env.CI) throw new Error('azurite is not installed (CI must run npm ci)');
 
@@ -54,6 +55,35 @@ describe('Azure Blob backend on Azurite', { skip: !hasAzurite && 'azurite not in
     );
     return { backend, container };
   }
+
+  const dropContainer = (name: string) => async () => {
+    await service.getContainerClient(name).deleteIfExists();
+  };
+
+  backendContract(
+    'azure (Azurite, staged blocks above 4 MiB)',
+    async () => {
+      const container = `ct${++n}-${randomBytes(4).toString('hex')}`;
+      return {
+        backend: openAzureBackend({ container, prefix: 'a/b' }, { ...creds(), singlePutLimit: 4 << 20, blockSize: 1 << 20 }),
+        cleanup: dropContainer(container),
+      };
+    },
+    { createOnly: true },
+  );
+
+  backendContract(
+    'azure opened from an identifier (limit + retry, container created by create())',
+    async () => {
+      const container = `id${++n}-${randomBytes(4).toString('hex')}`;
+      const env = { AZURE_ACCOUNT_NAME: AZURITE_ACCOUNT, AZURE_ACCOUNT_KEY: AZURITE_KEY, AZURE_BLOB_ENDPOINT: az.url };
+      return {
+        backend: await openBackend(`azure:${container}:/velero/restic/ns`, { env, retry: { maxAttempts: 3, initialDelayMs: 10 } }),
+        cleanup: dropContainer(container),
+      };
+    },
+    { createOnly: true, listFiles: 1005, largeFileBytes: 70 << 20 },
+  );
 
   objectStoreChecks({
     name: 'azure',

@@ -169,7 +169,8 @@ export function backendContract(name: string, make: () => Promise<Made>, opts: C
       with_(async (b) => {
         await b.create();
         const n = opts.listFiles ?? 1100;
-        const files = Array.from({ length: n }, (_, i) => file('snapshot', 1 + (i % 97)));
+        // at least 16 random bytes each: equal contents would share a name and list once
+        const files = Array.from({ length: n }, (_, i) => file('snapshot', 16 + (i % 97)));
         await mapLimit(files, 32, (f) => b.save(f.h, f.data));
         const listed = await listAll(b, 'snapshot');
         assert.equal(listed.length, n, 'every file listed once');

@@ -13,6 +13,7 @@ import { openBackend } from '../../src/backend/open.js';
 import { CairnError } from '../../src/core/errors.js';
 import { startGcsServer, type GcsTestServer } from '../support/gcs-server.js';
 import { objectStoreChecks, type OpenTuning } from './object-store-checks.js';
+import { backendContract } from './backend-contract.js';
 
 const sha = (d: Uint8Array) => createHash('sha256').update(d).digest('hex');
 
@@ -44,6 +45,34 @@ describe('GCS backend on the GCS test server', () => {
     );
     return { backend, container: bucket };
   }
+
+  backendContract(
+    'gcs (test server, chunked resumable sessions above 4 MiB)',
+    async () => {
+      const bucket = `ct${++n}-${randomBytes(4).toString('hex')}`;
+      server.createBucket(bucket);
+      return {
+        backend: openGcsBackend({ bucket, prefix: 'a/b' }, { apiEndpoint: server.url, projectId: 'test-project', resumableThreshold: 4 << 20, chunkSize: 1 << 20 }),
+        cleanup: async () => server.dropBucket(bucket),
+      };
+    },
+    { createOnly: true },
+  );
+
+  backendContract(
+    'gcs opened from an identifier (limit + retry, bucket created by create())',
+    async () => {
+      const bucket = `id${++n}-${randomBytes(4).toString('hex')}`;
+      return {
+        backend: await openBackend(`gs:${bucket}:/velero/restic/ns`, {
+          env: { STORAGE_EMULATOR_HOST: server.url, GOOGLE_PROJECT_ID: 'test-project' },
+          retry: { maxAttempts: 3, initialDelayMs: 10 },
+        }),
+        cleanup: async () => server.dropBucket(bucket),
+      };
+    },
+    { createOnly: true, listFiles: 1005, largeFileBytes: 70 << 20 },
+  );
 
   objectStoreChecks({
     name: 'gcs',

@@ -111,6 +111,8 @@ export interface GcsTestServer {
   listObjects(bucket: string): string[];
   /** Puts an object directly (bypassing the API), e.g. to set up a conflict. */
   putObject(bucket: string, name: string, data: Uint8Array): void;
+  /** Removes a bucket and everything in it (test cleanup; frees the memory). */
+  dropBucket(name: string): void;
   /** Open resumable sessions (not yet finalised). */
   openSessions(): number;
   stop(): Promise<void>;
@@ -769,6 +771,10 @@ export async function startGcsServer(opts: { host?: string; port?: number } = {}
     putObject(bucket: string, name: string, data: Uint8Array) {
       const b = buckets.get(bucket) ?? makeBucket(bucket);
       store(b, name, Buffer.from(data), 'application/octet-stream');
+    },
+    dropBucket(name: string) {
+      buckets.delete(name);
+      for (const [id, s] of sessions) if (s.bucket === name) sessions.delete(id);
     },
     openSessions() {
       let n = 0;

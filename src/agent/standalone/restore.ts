@@ -256,7 +256,11 @@ export async function runK8sRestore(cc: ClusterContext, o: K8sRestoreOptions): P
       let token: string;
       if (o.inPlace) {
         if (pod.status?.phase !== 'Running') continue;
-        volumes = (pod.spec?.volumes ?? []).map((v) => v.name).filter((v) => typeof matchSource(pod, v, sourceNs, idx) !== 'string');
+        // every volume with data in the backup (an empty backed-up volume has nothing to put back)
+        volumes = (pod.spec?.volumes ?? []).map((v) => v.name).filter((v) => {
+          const m = matchSource(pod, v, sourceNs, idx);
+          return typeof m !== 'string' && !!m.status?.snapshotID;
+        });
         token = uid;
       } else {
         const wait = restoreWaitOf(pod);

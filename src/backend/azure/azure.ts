@@ -9,6 +9,7 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { CairnError, errorMessage } from '../../core/errors.js';
+import { systemClock } from '../../core/clock.js';
 import type { Backend, FileHandle, FileInfo, FileType } from '../backend.js';
 import { readBody, type BodyStream } from '../body.js';
 import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatus, parseRetryAfter } from '../errors.js';
@@ -188,7 +189,7 @@ class AzureBackend implements Backend {
           const err = this.fail(e, `save (block ${i + 1} of ${count})`, describeHandle(h), wd);
           if (!err.retryable || attempt >= BLOCK_TRIES || failed !== undefined) throw err;
           const wait = Math.max(err instanceof BackendError ? (err.retryAfterMs ?? 0) : 0, this.o.retryDelayMs * 2 ** (attempt - 1));
-          await new Promise((r) => setTimeout(r, wait));
+          await systemClock.sleep(wait);
         } finally {
           wd.stop();
         }
@@ -254,35 +255,44 @@ class AzureBackend implements Backend {
       return Buffer.alloc(0);
     }
     const wd = this.watchdog();
-    let res;
     try {
-      res = await client.download(offset, length, { abortSignal: wd.signal, maxRetryRequests: 3 });
-    } catch (e) {
-      wd.stop();
-      throw this.fail(e, 'load', what, wd);
-    }
-    // From here the body's own idle timer watches the transfer.
-    wd.stop();
-    const body = res.readableStreamBody as unknown as BodyStream | undefined;
-    const announced = res.contentLength;
-    if (announced === undefined || !body) {
-      body?.destroy?.();
-      throw new BackendError(`cannot load ${what} from ${this.location}: response without length or body`, { object: what, retryable: true });
-    }
-    if (length !== undefined && announced !== length) {
-      body.destroy?.();
-      const total = totalOfContentRange(res.contentRange);
-      if (total !== undefined && total < offset + length) {
-        throw new CairnError('CORRUPT', `${what}: short read (file has ${total} bytes, ${length} requested at offset ${offset})`, { object: what });
+      const res = await client.download(offset, length, { abortSignal: wd.signal, maxRetryRequests: 3 });
+      const raw = res.readableStreamBody as unknown as BodyStream | undefined;
+      const announced = res.contentLength;
+      if (announced === undefined || !raw) {
+        raw?.destroy?.();
+        throw new BackendError(`cannot load ${what} from ${this.location}: response without length or body`, { object: what, retryable: true });
       }
-      throw new BackendError(`cannot load ${what} from ${this.location}: server announced ${announced} bytes for a ${length}-byte range`, { object: what, retryable: true });
+      if (length !== undefined && announced !== length) {
+        raw.destroy?.();
+        const total = totalOfContentRange(res.contentRange);
+        if (total !== undefined && total < offset + length) {
+          throw new CairnError('CORRUPT', `${what}: short read (file has ${total} bytes, ${length} requested at offset ${offset})`, { object: what });
+        }
+        throw new BackendError(`cannot load ${what} from ${this.location}: server announced ${announced} bytes for a ${length}-byte range`, { object: what, retryable: true });
+      }
+      // The watchdog keeps watching the body (and the process alive while it flows).
+      wd.signal.addEventListener('abort', () => raw.destroy?.(wd.signal.reason as Error), { once: true });
+      const body: BodyStream = {
+        async *[Symbol.asyncIterator]() {
+          for await (const chunk of raw) {
+            wd.kick();
+            yield chunk;
+          }
+        },
+        destroy: (e?: Error) => raw.destroy?.(e),
+      };
+      const data = await readBody(body, announced, `load ${what} from ${this.location}`, this.o.stallTimeoutMs);
+      // A whole-file read is checked against the MD5 stored at upload.
+      if (offset === 0 && length === undefined && res.contentMD5 && res.contentMD5.length > 0 && !md5(data).equals(Buffer.from(res.contentMD5))) {
+        throw new BackendError(`cannot load ${what} from ${this.location}: content does not match its stored MD5`, { object: what, retryable: true });
+      }
+      return data;
+    } catch (e) {
+      throw this.fail(e, 'load', what, wd);
+    } finally {
+      wd.stop();
     }
-    const data = await readBody(body, announced, `load ${what} from ${this.location}`, this.o.stallTimeoutMs);
-    // A whole-file read is checked against the MD5 stored at upload.
-    if (offset === 0 && length === undefined && res.contentMD5 && res.contentMD5.length > 0 && !md5(data).equals(Buffer.from(res.contentMD5))) {
-      throw new BackendError(`cannot load ${what} from ${this.location}: content does not match its stored MD5`, { object: what, retryable: true });
-    }
-    return data;
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {

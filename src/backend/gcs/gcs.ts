@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { Storage, type Bucket, type CreateWriteStreamOptions, type File as GcsFile, type StorageOptions } from '@google-cloud/storage';
+import { CRC32C, Storage, type Bucket, type CreateWriteStreamOptions, type File as GcsFile, type StorageOptions } from '@google-cloud/storage';
 import { CairnError, errorMessage } from '../../core/errors.js';
+import { systemClock } from '../../core/clock.js';
 import type { Backend, FileHandle, FileInfo, FileType } from '../backend.js';
 import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatus, parseRetryAfter } from '../errors.js';
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
@@ -152,17 +153,19 @@ class GcsBackend implements Backend {
     const buf = asBuffer(data);
     const digest = md5(buf).toString('base64');
     const file = this.bucket.file(key);
-    // md5Hash in the resource makes the service verify what it received (400 on mismatch); the
-    // SDK compares the crc32c the service reports with its own and deletes the object if they differ.
+    // md5Hash in the resource makes the service verify what it received (400 on mismatch). The
+    // SDK's own check after an upload is off: it deletes the object whenever the answer lacks a
+    // checksum, even when only the answer was damaged; verifyStored() asks before it removes.
     const metadata: Record<string, unknown> = { contentType: 'application/octet-stream', md5Hash: digest };
     // create-only: 412 when the object exists
     const preconditionOpts = { ifGenerationMatch: 0 };
     try {
       if (buf.length <= this.o.resumableThreshold) {
-        await this.write(file, buf, { resumable: false, metadata, preconditionOpts, validation: 'crc32c' }, h);
+        await this.write(file, buf, { resumable: false, metadata, preconditionOpts, validation: false }, h);
       } else {
         await this.saveResumable(file, buf, { ...metadata, contentLength: buf.length }, h);
       }
+      await this.verifyStored(file, h, buf, digest);
     } catch (e) {
       if (e instanceof BackendError && e.status === 412) {
         await this.checkExisting(h, key, buf, digest);
@@ -185,7 +188,7 @@ class GcsBackend implements Backend {
       try {
         // The first attempt lets the uploader open the session (and remembers its URI); later
         // ones continue it.
-        const options: CreateWriteStreamOptions = { resumable: true, metadata, preconditionOpts, validation: 'crc32c' };
+        const options: CreateWriteStreamOptions = { resumable: true, metadata, preconditionOpts, validation: false };
         if (uri) options.uri = uri;
         if (this.o.chunkSize > 0 && buf.length > this.o.chunkSize) options.chunkSize = this.o.chunkSize;
         await this.write(file, buf, options, h, (u) => (uri = u));
@@ -199,14 +202,53 @@ class GcsBackend implements Backend {
         else if (!e.retryable) throw e;
         if (attempt >= this.o.sessionTries) throw e;
         const wait = Math.max(e instanceof BackendError ? (e.retryAfterMs ?? 0) : 0, this.o.retryDelayMs * 2 ** (attempt - 1));
-        await new Promise((r) => setTimeout(r, wait));
+        await systemClock.sleep(wait);
       }
     }
+  }
+
+  /**
+   * Checks the object an upload reported against what was sent (size and MD5; CRC32C where a
+   * store keeps no MD5). An answer that cannot be read is not taken as a verdict: the object is
+   * looked up. Only an object proven different is removed (that exact generation), and the
+   * failure is retryable.
+   */
+  private async verifyStored(file: GcsFile, h: FileHandle, buf: Buffer, digest: string): Promise<void> {
+    const what = describeHandle(h);
+    type Resource = { size?: unknown; md5Hash?: unknown; crc32c?: unknown; generation?: unknown };
+    const usable = (m: unknown): m is Resource =>
+      !!m && typeof m === 'object' && /^\d+$/.test(String((m as Resource).size)) && (typeof (m as Resource).md5Hash === 'string' || typeof (m as Resource).crc32c === 'string');
+    let meta: unknown = file.metadata;
+    if (!usable(meta)) {
+      try {
+        [meta] = await this.call('save (verifying)', what, () => file.getMetadata());
+      } catch (e) {
+        if (e instanceof CairnError && e.code === 'NOT_FOUND') {
+          throw new BackendError(`cannot save ${what} in ${this.location}: the upload reported success but the object is missing`, { object: what, retryable: true });
+        }
+        throw e;
+      }
+      if (!usable(meta)) throw new BackendError(`cannot save ${what} in ${this.location}: malformed metadata response`, { object: what, retryable: true });
+    }
+    let same = Number(meta.size) === buf.length;
+    if (same && typeof meta.md5Hash === 'string') same = meta.md5Hash === digest;
+    else if (same && typeof meta.crc32c === 'string') {
+      const c = new CRC32C();
+      c.update(buf);
+      same = c.toString() === meta.crc32c;
+    }
+    if (same) return;
+    const generation = typeof meta.generation === 'string' || typeof meta.generation === 'number' ? meta.generation : undefined;
+    if (generation !== undefined) {
+      await this.call('save (removing a damaged upload)', what, () => file.delete({ ifGenerationMatch: generation })).catch(() => undefined);
+    }
+    throw new BackendError(`cannot save ${what} in ${this.location}: the stored object does not match what was sent`, { object: what, retryable: true });
   }
 
   /** One upload through the SDK's write stream, watched for stalls; errors come back mapped. */
   private async write(file: GcsFile, buf: Buffer, options: CreateWriteStreamOptions, h: FileHandle, onUri?: (uri: string) => void): Promise<void> {
     const wd = this.watchdog();
+    file.metadata = {}; // what this upload's answer says, nothing older
     try {
       await new Promise<void>((resolve, reject) => {
         const ws = file.createWriteStream(options);
