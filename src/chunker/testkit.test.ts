@@ -165,7 +165,7 @@ export async function collect(iter: AsyncIterable<Buffer>): Promise<Buffer[]> {
 
 /**
  * The shared fixtures directory (restic-made repositories and their source tar). CAIRN_FIXTURES
- * overrides; otherwise shared/fixtures next to the repository, then /work/shared/fixtures.
+ * overrides; otherwise shared/fixtures next to the repository.
  */
 export function fixturesDir(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -173,7 +173,6 @@ export function fixturesDir(): string | undefined {
     process.env.CAIRN_FIXTURES,
     resolve(here, '../../../../shared/fixtures'), // build/src/chunker → repo/.. /shared
     resolve(here, '../../../shared/fixtures'),
-    '/work/shared/fixtures',
   ];
   for (const c of candidates) if (c && existsSync(join(c, 'restic-0.14-v2-source.tar'))) return c;
   return undefined;

@@ -107,14 +107,13 @@ export function isCutReference(buf: Uint8Array, chunkStart: number, n: number, p
   return (windowFingerprint(buf.subarray(end - 64, end), polynomial) & 0xfffffn) === 0n;
 }
 
-/** The shared fixtures directory: CAIRN_FIXTURES, shared/fixtures next to the repo, /work/shared/fixtures. */
+/** The shared fixtures directory: CAIRN_FIXTURES, shared/fixtures next to the repo. */
 export function fixturesDir(): string | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   const candidates = [
     process.env.CAIRN_FIXTURES,
     resolve(here, '../../../../shared/fixtures'), // build/src/native → <repo>/../shared
     resolve(here, '../../../shared/fixtures'),
-    '/work/shared/fixtures',
   ];
   for (const c of candidates) if (c && existsSync(join(c, 'restic-0.14-v2-source.tar'))) return c;
   return undefined;
