@@ -36,7 +36,7 @@
 /* Worth compressing when the sample shrinks below 97 % (compared as integers: n·100 < 97·SAMPLE). */
 #define SAMPLE_PERCENT 97
 /* A scratch buffer larger than this is released after the call instead of kept for the next. */
-#define SCRATCH_KEEP (32u << 20)
+#define SCRATCH_KEEP (4u << 20)
 /* EVP_*Update take int lengths: feed at most this much per call. */
 #define EVP_STEP ((size_t)1 << 30)
 

@@ -32,6 +32,10 @@ export interface AgentConfig {
    * check) before failing; 0 fails at once, like restic without --retry-lock.
    */
   retryLockMs?: number;
+  /** Node path prefixes whose hostPath volumes may be backed up and restored (none by default). */
+  allowHostPaths?: string[];
+  /** Where those node paths are mounted into the agent (node `/srv/x` at `<hostRootDir>/srv/x`). */
+  hostRootDir?: string;
   /** Repository maintenance under a per-repository Lease (see standalone/maintenance-controller.ts); off when undefined. */
   maintenance?: MaintenanceConfig;
 }

@@ -39,12 +39,41 @@ function usesAsDevice(pod: k8s.V1Pod, volume: string): boolean {
   return all.some((c) => (c as { volumeDevices?: Array<{ name: string }> }).volumeDevices?.some((d) => d.name === volume));
 }
 
-export async function resolveVolumeDir(pod: k8s.V1Pod, volumeName: string, lookup: VolumeLookup, hostPodsDir: string): Promise<ResolvedVolume> {
+/**
+ * hostPath volumes the agent may process: those under an allowed node path, reached through the
+ * directory where the node's file system (or those paths) is mounted into the agent.
+ */
+export interface HostPathAccess {
+  /** Where node paths are visible inside the agent: node `/srv/x` is `<hostRoot>/srv/x`. */
+  hostRoot: string;
+  /** Node path prefixes that may be backed up and restored. */
+  allow: readonly string[];
+}
+
+function underPrefix(p: string, prefix: string): boolean {
+  const a = path.posix.normalize(p).replace(/\/+$/, '') || '/';
+  const b = path.posix.normalize(prefix).replace(/\/+$/, '') || '/';
+  return b === '/' || a === b || a.startsWith(b + '/');
+}
+
+async function resolveHostPath(hostPath: string, volumeName: string, access: HostPathAccess | undefined): Promise<ResolvedVolume> {
+  if (!access || !access.allow.some((prefix) => underPrefix(hostPath, prefix))) {
+    throw new CairnError('UNSUPPORTED', `volume ${volumeName} is a hostPath volume (${hostPath}), which lives outside the kubelet pods directory and is not allowed (cairn agent --allow-host-path)`);
+  }
+  if (!path.posix.isAbsolute(hostPath) || hostPath.split('/').includes('..')) throw new CairnError('UNSAFE_PATH', `hostPath ${JSON.stringify(hostPath)} of volume ${volumeName} is not a clean absolute path`);
+  const p = path.join(access.hostRoot, hostPath);
+  const st = await stat(p).catch(() => undefined);
+  if (!st) throw new CairnError('NOT_FOUND', `hostPath ${hostPath} of volume ${volumeName} is not visible at ${p} (mount it into the agent under ${access.hostRoot})`);
+  if (!st.isDirectory()) throw new CairnError('UNSUPPORTED', `hostPath ${hostPath} of volume ${volumeName} is not a directory`);
+  return { path: p, dir: hostPath, kind: 'inline' };
+}
+
+export async function resolveVolumeDir(pod: k8s.V1Pod, volumeName: string, lookup: VolumeLookup, hostPodsDir: string, hostPaths?: HostPathAccess): Promise<ResolvedVolume> {
   const ns = pod.metadata?.namespace ?? '';
   const podName = pod.metadata?.name ?? '';
   const vol = pod.spec?.volumes?.find((v) => v.name === volumeName);
   if (!vol) throw new CairnError('NOT_FOUND', `volume ${volumeName} not found in pod ${ns}/${podName}`, { object: `${ns}/${podName}` });
-  if (vol.hostPath) throw new CairnError('UNSUPPORTED', `volume ${volumeName} is a hostPath volume, which lives outside the kubelet pods directory and cannot be processed`);
+  if (vol.hostPath) return resolveHostPath(vol.hostPath.path, volumeName, hostPaths);
   if (usesAsDevice(pod, volumeName)) throw new CairnError('UNSUPPORTED', `volume ${volumeName} is attached as a raw block device: ${BLOCK_MESSAGE}`);
 
   let dir: string;
@@ -112,4 +141,10 @@ export async function resolveVolumeDir(pod: k8s.V1Pod, volumeName: string, looku
   const st = await stat(matches[0]!);
   if (!st.isDirectory()) throw new CairnError('UNSUPPORTED', `${matches[0]} is not a directory: ${BLOCK_MESSAGE}`);
   return { path: matches[0]!, dir, pvcName, pvName, kind };
+}
+
+/** The agent's hostPath settings, when any path is allowed. */
+export function hostPathAccess(cfg: { hostRootDir?: string; allowHostPaths?: readonly string[] }): HostPathAccess | undefined {
+  if (!cfg.allowHostPaths?.length) return undefined;
+  return { hostRoot: cfg.hostRootDir ?? '/host', allow: cfg.allowHostPaths };
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { shortId } from '../core/ids.js';
 import { backup, listSnapshotsFiltered, type Repository } from '../engine/index.js';
 import { abortItem, shutdownReason, type AgentContext, type CancelReason, type RunningItem } from './context.js';
-import { resolveVolumeDir } from './hostpath.js';
+import { hostPathAccess, resolveVolumeDir } from './hostpath.js';
 import { apiErrorMessage } from './kube.js';
 import { redactRepo } from './log.js';
 import { openItemRepository } from './open-repo.js';
@@ -168,7 +168,7 @@ async function backupVolume(ctx: AgentContext, pvb: PodVolumeBackup, item: Runni
   if (pod.spec?.nodeName !== ctx.cfg.nodeName) {
     throw new CairnError('INVALID_ARGUMENT', `pod ${podRef.namespace}/${podRef.name} runs on node ${pod.spec?.nodeName ?? '(none)'}, not on ${ctx.cfg.nodeName}`);
   }
-  const vol = await resolveVolumeDir(pod, pvb.spec.volume ?? '', ctx.kube, ctx.cfg.hostPodsDir).catch((e: unknown) => {
+  const vol = await resolveVolumeDir(pod, pvb.spec.volume ?? '', ctx.kube, ctx.cfg.hostPodsDir, hostPathAccess(ctx.cfg)).catch((e: unknown) => {
     throw new CairnError(isCairnError(e) ? e.code : 'IO', `unable to locate volume ${pvb.spec.volume} of pod ${podRef.namespace}/${podRef.name}: ${errorMessage(e)}`);
   });
   signal.throwIfAborted();

@@ -10,7 +10,7 @@ import { CairnError, errorMessage, isCairnError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { restore, snapshotSize } from '../engine/index.js';
 import { abortItem, shutdownReason, type AgentContext, type RunningItem } from './context.js';
-import { resolveVolumeDir } from './hostpath.js';
+import { hostPathAccess, resolveVolumeDir } from './hostpath.js';
 import { apiErrorMessage } from './kube.js';
 import { redactRepo } from './log.js';
 import { openItemRepository } from './open-repo.js';
@@ -231,7 +231,7 @@ async function restoreVolume(ctx: AgentContext, pvr: PodVolumeRestore, item: Run
   if (!pod) throw new CairnError('NOT_FOUND', `error getting pod ${podRef.namespace}/${podRef.name}: pod not found`);
   const wait = waitContainerRunning(pod);
   if (wait && wait.index > 0) log.warn('the restore helper is not the first init container; earlier init containers may have written to the volume', { container: wait.name });
-  const vol = await resolveVolumeDir(pod, pvr.spec.volume ?? '', ctx.kube, ctx.cfg.hostPodsDir).catch((e: unknown) => {
+  const vol = await resolveVolumeDir(pod, pvr.spec.volume ?? '', ctx.kube, ctx.cfg.hostPodsDir, hostPathAccess(ctx.cfg)).catch((e: unknown) => {
     throw new CairnError(isCairnError(e) ? e.code : 'IO', `unable to locate volume ${pvr.spec.volume} of pod ${podRef.namespace}/${podRef.name}: ${errorMessage(e)}`);
   });
   signal.throwIfAborted();

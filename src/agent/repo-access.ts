@@ -102,6 +102,9 @@ export async function backendOptions(repo: ParsedRepo, bsl: BackupStorageLocatio
           storageAccount: config.storageAccount,
           storageAccountKeyEnvVar: config.storageAccountKeyEnvVar,
           storageAccountURI: config.storageAccountURI,
+          resourceGroup: config.resourceGroup,
+          subscriptionId: config.subscriptionId,
+          activeDirectoryAuthorityURI: config.activeDirectoryAuthorityURI,
           credentialsFile: credentialsFile ?? (src.env.AZURE_CREDENTIALS_FILE || undefined),
         },
       };

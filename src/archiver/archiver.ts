@@ -24,6 +24,8 @@ import { nodeFromMeta, unchanged } from './node.js';
  * (each a pair of context switches between the JavaScript thread and the pool) dominated.
  */
 const SMALL_FILE_MAX = 1024 * 1024;
+/** Files larger than SMALL_FILE_MAX read at once (see readLargeFile). */
+const LARGE_FILES = 2;
 
 /** The errors openForRead reports, from a readFile() failure (read errors stay raw, as from readBlocks). */
 function openError(e: unknown, shown: string): unknown {
@@ -160,8 +162,10 @@ export class Archiver {
   };
   private progress: BackupProgress;
   private scanned: { files: number; bytes: number } | undefined;
+  /** Large files (streamed) read at once. */
+  private readonly largeFiles = new Semaphore(LARGE_FILES);
   /** Read buffers, recycled across files (see chunk-reader.ts). */
-  private readonly readPool = new BufferPool(48 * 1024 * 1024);
+  private readonly readPool = new BufferPool(12 * 1024 * 1024);
 
   constructor(private readonly repo: ArchiverRepo, private readonly opts: ArchiveOptions) {
     this.files = new Semaphore(opts.fileConcurrency ?? 4);
@@ -475,8 +479,22 @@ export class Archiver {
     return ids;
   }
 
-  /** A file streamed through pooled read buffers (see chunk-reader.ts), its chunks stored concurrently. */
+  /**
+   * A file streamed through pooled read buffers (see chunk-reader.ts), its chunks stored
+   * concurrently. At most LARGE_FILES such files are read at once: each holds a buffer of a
+   * maximal chunk plus a read (12 MiB with the default chunker), and one large file already keeps
+   * every core busy (the chunks of one file are hashed, compressed and encrypted in parallel).
+   */
   private async readLargeFile(p: Buffer, meta: FsEntryMeta): Promise<Id[]> {
+    await this.largeFiles.acquire();
+    try {
+      return await this.streamFile(p, meta);
+    } finally {
+      this.largeFiles.release();
+    }
+  }
+
+  private async streamFile(p: Buffer, meta: FsEntryMeta): Promise<Id[]> {
     const { handle, stat } = await openForRead(p, meta);
     try {
       const ids: Id[] = [];

@@ -45,7 +45,7 @@ class Block {
   constructor(readonly buf: Buffer) {}
 }
 
-const DEFAULT_READ = 8 * 1024 * 1024;
+const DEFAULT_READ = 4 * 1024 * 1024;
 
 function cancelled(): CairnError {
   return new CairnError('CANCELLED', 'reading cancelled');
@@ -59,12 +59,13 @@ function cancelled(): CairnError {
 export async function* readChunks(handle: FileHandle, splitter: FileSplitter, o: ReadChunksOptions): AsyncGenerator<FileChunk, void, undefined> {
   const pool = o.pool;
   const readSize = o.readSize ?? DEFAULT_READ;
-  const big = 2 * o.maxSize;
+  // Room for a maximal chunk plus one read: FastCDC decides only with ≥ maxSize bytes in view.
+  const big = o.maxSize + readSize;
   const release = (b: Block) => {
     if (--b.refs === 0) pool.give(b.buf);
   };
   // A file that fits (with one byte to spare, so that its single read also shows the end) gets a
-  // buffer of its size class; larger files a buffer of two maximal chunks.
+  // buffer of its size class; larger files a buffer of one maximal chunk plus one read.
   let blk = new Block(pool.take(o.size + 1 <= big ? o.size + 1 : big));
   let start = 0; // blk.buf[start, end) is read but not yet chunked
   let end = 0;

@@ -269,3 +269,69 @@ function scanCanonical(buf: Uint8Array, repoVersion?: 1 | 2): IndexBatch {
     ulens: g.ulens,
   };
 }
+
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+
+/**
+ * Writes index JSON in restic's canonical shape (the same bytes encodeIndex produces for the same
+ * packs) straight from raw IDs and numbers, without one object per blob.
+ */
+export class IndexJsonWriter {
+  private out = Buffer.allocUnsafe(1 << 20);
+  private pos = 0;
+  private packs = 0;
+  private blobsInPack = 0;
+  blobs = 0;
+
+  constructor(supersedes: readonly Id[] = []) {
+    this.text('{');
+    if (supersedes.length > 0) this.text('"supersedes":[' + supersedes.map((s) => '"' + s + '"').join(',') + '],');
+    this.text('"packs":[');
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.out.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.out.length * 2, this.pos + n));
+    this.out.copy(next, 0, 0, this.pos);
+    this.out = next;
+  }
+
+  private text(s: string): void {
+    this.room(s.length);
+    this.pos += this.out.write(s, this.pos, 'latin1');
+  }
+
+  private hex(bytes: Uint8Array, at: number): void {
+    this.room(64);
+    const o = this.out;
+    let p = this.pos;
+    for (let i = 0; i < 32; i++) {
+      const b = bytes[at + i]!;
+      o[p++] = HEX_DIGITS[b >> 4]!;
+      o[p++] = HEX_DIGITS[b & 15]!;
+    }
+    this.pos = p;
+  }
+
+  beginPack(packId: Id): void {
+    if (this.packs > 0) this.text(']},');
+    this.text('{"id":"' + packId + '","blobs":[');
+    this.packs++;
+    this.blobsInPack = 0;
+  }
+
+  /** One blob of the current pack: 32 ID bytes at idBytes[at], type 0 data / 1 tree, ulen 0 = uncompressed. */
+  blob(idBytes: Uint8Array, at: number, type: number, offset: number, length: number, ulen: number): void {
+    this.text(this.blobsInPack === 0 ? '{"id":"' : ',{"id":"');
+    this.hex(idBytes, at);
+    this.text((type === 1 ? '","type":"tree","offset":' : '","type":"data","offset":') + offset + ',"length":' + length + (ulen ? ',"uncompressed_length":' + ulen + '}' : '}'));
+    this.blobsInPack++;
+    this.blobs++;
+  }
+
+  finish(): Buffer {
+    if (this.packs > 0) this.text(']}');
+    this.text(']}\n');
+    return this.out.subarray(0, this.pos);
+  }
+}

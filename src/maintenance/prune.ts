@@ -11,7 +11,7 @@
 import { CairnError, errorMessage } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { mapLimit } from '../core/semaphore.js';
-import { encodeIndex, type IndexPack } from '../format/index.js';
+import { IndexJsonWriter } from '../format/index-scan.js';
 import { zstdCompress } from '../format/zstd.js';
 import { CompactIndex, typeName } from '../repository/compact-index.js';
 import { RepoLock } from '../repository/lock.js';
@@ -197,10 +197,10 @@ async function pruneLocked(repo: Repository, opts: PruneOptions): Promise<PruneR
   const doomed = [...result.removedPacks, ...result.repackedPacks];
   if (doomed.length > 0) {
     msg(`removing ${doomed.length} old packs`);
-    for (const id of doomed) {
+    await mapLimit(doomed, 4, async (id) => {
       await removeIfExists(repo, 'pack', id);
       await step('pack-deleted');
-    }
+    });
   }
   msg('done');
   result.durationMs = repo.clock.now() - started;
@@ -326,34 +326,25 @@ async function writeIndexes(repo: Repository, index: CompactIndex, plan: PrunePl
   const { start, order } = index.byPack();
   const newSet = new Set(newPacks);
   const written: Id[] = [];
-  let packs: IndexPack[] = [];
-  let blobs = 0;
+  let w = new IndexJsonWriter(supersedes);
   const flush = async () => {
-    if (packs.length === 0 && written.length > 0) return;
-    const id = await repo.saveUnpacked('index', encodeIndex({ supersedes, packs }));
+    const id = await repo.saveUnpacked('index', w.finish());
     written.push(id);
-    packs = [];
-    blobs = 0;
+    w = new IndexJsonWriter(supersedes);
     await step('index-stored');
   };
   for (let p = 0; p < index.packCount; p++) {
     const packId = index.packId(p);
     if (!newSet.has(packId) && plan.action[p] !== PackAction.Keep) continue;
-    const list: IndexPack['blobs'] = [];
-    for (let i = start[p]!; i < start[p + 1]!; i++) {
-      const e = order[i]!;
+    const entries = Array.from(order.subarray(start[p]!, start[p + 1]!)).sort((a, b) => index.entryOffset(a) - index.entryOffset(b));
+    if (w.blobs > 0 && w.blobs + entries.length > maxBlobs) await flush();
+    w.beginPack(packId);
+    for (const e of entries) {
       const h = index.entryHandle(e);
-      const b: IndexPack['blobs'][number] = { id: index.handleId(h), type: typeName(index.handleType(h)), offset: index.entryOffset(e), length: index.entryLength(e) };
-      const ul = index.entryUlen(e);
-      if (ul) b.uncompressedLength = ul;
-      list.push(b);
+      w.blob(index.handleIdBytes(h), 0, index.handleType(h), index.entryOffset(e), index.entryLength(e), index.entryUlen(e));
     }
-    list.sort((a, b) => a.offset - b.offset);
-    if (blobs > 0 && blobs + list.length > maxBlobs) await flush();
-    packs.push({ id: packId, blobs: list });
-    blobs += list.length;
   }
   // always write at least one file: it carries `supersedes` even when no pack survives
-  if (packs.length > 0 || written.length === 0) await flush();
+  if (w.blobs > 0 || written.length === 0) await flush();
   return written;
 }

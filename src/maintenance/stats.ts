@@ -16,6 +16,7 @@ import { RepoLock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { listSnapshots, type SnapshotEntry } from '../repository/snapshots.js';
 import { matchesSelection, type SnapshotSelection } from './forget-policy.js';
+import { scanTreeRefsFast as scanTreeRefs } from '../format/tree-refs.js';
 import { BlobLoader, joinPath, walkTrees } from './walk.js';
 
 export type StatsMode = 'restore-size' | 'files-by-contents' | 'blobs-per-file' | 'raw-data';
@@ -84,8 +85,9 @@ export async function stats(repo: Repository, opts: StatsOptions = {}): Promise<
         r.totalSize += index.entryLength(index.firstEntry(h));
         r.totalBlobCount++;
       };
-      await walkTrees<undefined>(loader, selected.map((s) => ({ id: s.snapshot.tree, ctx: undefined })), {
+      await walkTrees<undefined, Buffer>(loader, selected.map((s) => ({ id: s.snapshot.tree, ctx: undefined })), {
         signal: opts.signal,
+        load: (id) => loader.loadTreeBytes(id),
         enter: (job) => {
           const h = index.find(TREE, job.id);
           if (h < 0) throw new CairnError('CORRUPT', `tree ${job.id} not found in index`, { object: `tree ${job.id}` });
@@ -93,17 +95,16 @@ export async function stats(repo: Repository, opts: StatsOptions = {}): Promise<
           count(h);
           return true;
         },
-        visit: (_job, nodes) => {
+        visit: (_job, raw) => {
           const sub: Array<{ id: Id; ctx: undefined }> = [];
-          for (const n of nodes) {
-            if (n.type === 'file' && n.content) {
-              for (const id of n.content) {
-                const h = index.find(DATA, id);
-                if (h < 0) throw new CairnError('CORRUPT', `blob ${id} not found`, { object: `data blob ${id}` });
-                count(h);
-              }
-            } else if (n.type === 'dir' && n.subtree) sub.push({ id: n.subtree, ctx: undefined });
-          }
+          scanTreeRefs(raw, {
+            content: (id) => {
+              const h = index.find(DATA, id);
+              if (h < 0) throw new CairnError('CORRUPT', `blob ${id} not found`, { object: `data blob ${id}` });
+              count(h);
+            },
+            subtree: (id) => sub.push({ id, ctx: undefined }),
+          });
           return sub;
         },
       });

@@ -6,6 +6,7 @@ import type { Id } from '../core/ids.js';
 import { DATA, TREE, type CompactIndex } from '../repository/compact-index.js';
 import type { Repository } from '../repository/repository.js';
 import { listSnapshots, type SnapshotEntry } from '../repository/snapshots.js';
+import { scanTreeRefsFast as scanTreeRefs } from '../format/tree-refs.js';
 import { BlobLoader, walkTrees } from './walk.js';
 
 export interface UsedBlobs {
@@ -35,9 +36,10 @@ export async function findUsedBlobs(
   const missing = new Set<string>();
   const loader = new BlobLoader(repo, index);
   // one walk over all snapshots: trees shared between snapshots are loaded once
-  await walkTrees<Id>(loader, snapshots.map((sn) => ({ id: sn.snapshot.tree, ctx: sn.id })), {
+  await walkTrees<Id, Buffer>(loader, snapshots.map((sn) => ({ id: sn.snapshot.tree, ctx: sn.id })), {
     concurrency: opts.concurrency ?? 8,
     signal: opts.signal,
+    load: (id) => loader.loadTreeBytes(id),
     enter: (job) => {
       const h = index.find(TREE, job.id);
       if (h < 0) {
@@ -48,18 +50,19 @@ export async function findUsedBlobs(
       used[h] = 1;
       return true;
     },
-    visit: (job, nodes) => {
+    visit: (job, raw) => {
       const sub: Array<{ id: Id; ctx: Id }> = [];
-      for (const n of nodes) {
-        if (n.type === 'file' && n.content) {
-          for (const id of n.content) {
+      try {
+        scanTreeRefs(raw, {
+          content: (id) => {
             const h = index.find(DATA, id);
             if (h < 0) missing.add(`data ${id}`);
             else used[h] = 1;
-          }
-        } else if (n.type === 'dir' && n.subtree) {
-          sub.push({ id: n.subtree, ctx: job.ctx });
-        }
+          },
+          subtree: (id) => sub.push({ id, ctx: job.ctx }),
+        });
+      } catch (e) {
+        throw new CairnError('CORRUPT', `tree ${job.id} of snapshot ${job.ctx}: ${errorMessage(e)}`, { object: `tree ${job.id}`, cause: e });
       }
       return sub;
     },

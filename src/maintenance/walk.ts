@@ -36,6 +36,13 @@ export class BlobLoader {
     return this.loadHandle(h);
   }
 
+  /** The raw bytes of a tree blob (verified). */
+  async loadTreeBytes(id: Id): Promise<Buffer> {
+    const h = this.index.find(TREE, id);
+    if (h < 0) throw new CairnError('NOT_FOUND', `tree ${id} not found in index`, { object: `tree ${id}` });
+    return this.loadHandle(h);
+  }
+
   async loadTree(id: Id): Promise<TreeNode[]> {
     const h = this.index.find(TREE, id);
     if (h < 0) throw new CairnError('NOT_FOUND', `tree ${id} not found in index`, { object: `tree ${id}` });
@@ -53,14 +60,16 @@ export interface TreeJob<C> {
   ctx: C;
 }
 
-export interface WalkOptions<C> {
+export interface WalkOptions<C, X = TreeNode[]> {
+  /** How a tree is loaded (default: loader.loadTree, fully decoded nodes). */
+  load?: (id: Id) => Promise<X>;
   /** Trees loaded at once. */
   concurrency?: number;
   signal?: AbortSignal;
   /** Return false to skip a tree (already visited); called before loading it. */
   enter(job: TreeJob<C>): boolean;
   /** Called with each loaded tree; returns the subtrees to visit. */
-  visit(job: TreeJob<C>, nodes: TreeNode[]): Array<TreeJob<C>> | void;
+  visit(job: TreeJob<C>, tree: X): Array<TreeJob<C>> | void;
   /** A tree that could not be loaded; without it the walk fails with the error. */
   onError?(job: TreeJob<C>, err: unknown): void;
 }
@@ -69,7 +78,8 @@ export interface WalkOptions<C> {
  * Depth-first walk over trees with up to `concurrency` loads in flight. Pending jobs form a stack,
  * so memory stays proportional to depth × fan-out, not to the number of trees.
  */
-export async function walkTrees<C>(loader: BlobLoader, roots: Array<TreeJob<C>>, opts: WalkOptions<C>): Promise<void> {
+export async function walkTrees<C, X = TreeNode[]>(loader: BlobLoader, roots: Array<TreeJob<C>>, opts: WalkOptions<C, X>): Promise<void> {
+  const load = opts.load ?? ((id: Id) => loader.loadTree(id) as Promise<unknown> as Promise<X>);
   const stack: Array<TreeJob<C>> = [...roots].reverse();
   const limit = Math.max(1, opts.concurrency ?? 8);
   let active = 0;
@@ -108,9 +118,9 @@ export async function walkTrees<C>(loader: BlobLoader, roots: Array<TreeJob<C>>,
       if (!opts.enter(job)) continue;
       active++;
       try {
-        let nodes: TreeNode[];
+        let nodes: X;
         try {
-          nodes = await loader.loadTree(job.id);
+          nodes = await load(job.id);
         } catch (e) {
           if (!opts.onError) throw e;
           opts.onError(job, e);

@@ -99,7 +99,7 @@ export class BlobWriter {
   private readonly key: SealKey;
   private pool: WorkerPool<SealRequest, SealResult> | undefined;
   /** Destinations for sealed blobs on the kernel path: each is copied into its pack at once and given back. */
-  private readonly outPool = new BufferPool(64 * 1024 * 1024);
+  private readonly outPool = new BufferPool(8 * 1024 * 1024);
   /** Finished packs' buffers, reused once their upload is done. */
   private readonly idlePacks: Buffer[] = [];
   private unindexed: Array<{ id: Id; blobs: PackEntry[] }> = [];
@@ -175,6 +175,9 @@ export class BlobWriter {
       return { id: blobId, known: true, added: 0 };
     }
     this.pending.add(key);
+    // Back-pressure: while a full pack waits for an upload slot, start no new sealing (otherwise
+    // every blob in flight could fill and park another pack buffer).
+    while (this.queuedPacks > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
     // Tree blobs are always compressed in v2 (restic compresses them even with --compression off).
     const compress = this.repo.version === 2 && (this.compress || type === 'tree');
     let sealed: SealResult;
@@ -234,8 +237,17 @@ export class BlobWriter {
     return p;
   }
 
+  /** Full packs waiting for an upload slot, and save() calls waiting for that queue to drain. */
+  private queuedPacks = 0;
+  private drainWaiters: Array<() => void> = [];
+
   private async startUpload(p: OpenPack): Promise<void> {
-    await this.uploads.acquire();
+    this.queuedPacks++;
+    try {
+      await this.uploads.acquire();
+    } finally {
+      if (--this.queuedPacks === 0) for (const w of this.drainWaiters.splice(0)) w();
+    }
     const task = this.uploadPack(p)
       .catch((e) => {
         this.failure ??= e;
@@ -260,8 +272,9 @@ export class BlobWriter {
     // The pack's name is the SHA-256 of its bytes: hashed on a pool thread when the kernel is there.
     const packId = this.sealPath === 'kernel' ? await native.sha256(data) : createHash('sha256').update(data).digest('hex');
     await this.repo.backend.save({ type: 'pack', name: packId }, data);
-    // Saved: the backend no longer needs the bytes, so the buffer can take the next pack.
-    if (p.buf.length === this.packSize + PACK_SLACK && this.idlePacks.length < 2) this.idlePacks.push(p.buf);
+    // Saved: the backend no longer needs the bytes, so the buffer can take the next pack (one idle
+    // buffer suffices: uploads finish about in the order they start).
+    if (p.buf.length === this.packSize + PACK_SLACK && this.idlePacks.length === 0) this.idlePacks.push(p.buf);
     this.stats.packsWritten++;
     this.repo.index.addPack(packId, p.blobs);
     for (const b of p.blobs) this.pending.delete(b.type + b.id);

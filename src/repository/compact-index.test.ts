@@ -98,3 +98,17 @@ test('compact index: lookups, several locations per blob, exact duplicates dropp
   assert.ok([...order.subarray(start[p0]!, start[p0 + 1]!)].every((e) => ci.entryPack(e) === p0));
   assert.equal(ci.find('data', 'not an id'), -1);
 });
+
+test('IndexJsonWriter writes the same bytes as encodeIndex', async () => {
+  const { IndexJsonWriter } = await import('../format/index-scan.js');
+  const idx = sample(5, 30, true);
+  for (const sup of [[], idx.supersedes!]) {
+    const w = new IndexJsonWriter(sup);
+    for (const p of idx.packs) {
+      w.beginPack(p.id);
+      for (const b of p.blobs) w.blob(Buffer.from(b.id, 'hex'), 0, b.type === 'tree' ? 1 : 0, b.offset, b.length, b.uncompressedLength ?? 0);
+    }
+    assert.deepEqual(w.finish(), encodeIndex({ supersedes: sup, packs: idx.packs }));
+  }
+  assert.deepEqual(new IndexJsonWriter([]).finish(), encodeIndex({ packs: [] }));
+});

@@ -87,7 +87,7 @@ export class CompactIndex {
   static async load(repo: Repository, opts: CompactIndexLoadOptions = {}): Promise<CompactIndex> {
     const idx = new CompactIndex();
     const ids = await repo.listIds('index', opts.signal);
-    await mapLimit(ids, opts.concurrency ?? 4, async (id) => {
+    await mapLimit(ids, opts.concurrency ?? 2, async (id) => {
       opts.signal?.throwIfAborted();
       let batch: IndexBatch;
       try {

@@ -124,7 +124,7 @@ export class PackWriter {
     // the addon hashes on the thread pool, in parallel with the blobs still being verified
     const id = native.blobKernels === 'native' ? await native.sha256(data) : createHash('sha256').update(data).digest('hex');
     await this.repo.backend.save({ type: 'pack', name: id }, data);
-    if (this.spare.length < 2) this.spare.push(buf);
+    if (this.spare.length < 1) this.spare.push(buf);
     const w: WrittenPack = { id, blobs: p.blobs, size: data.length };
     this.written.push(w);
     await this.opts.onPackStored?.(w);

@@ -13,8 +13,10 @@ import type { BlobLocation } from './master-index.js';
 import type { Repository } from './repository.js';
 
 const SLICE = 256 * 1024;
+/** Below this, a thread-pool round trip costs more than verifying on the calling thread. */
+const SYNC_LIMIT = 128 * 1024;
 /** Scratch buffers kept for the native kernel's plaintext output. */
-const MAX_SPARE = 8;
+const MAX_SPARE = 4;
 
 const REASONS: Record<string, string> = {
   short: 'too short to be encrypted data',
@@ -53,7 +55,9 @@ export class BlobVerifier {
     const size = loc.uncompressedLength || sealed.length - 32;
     const out = this.take(size);
     try {
-      await native.open(this.key, sealed, { uncompressedLength: loc.uncompressedLength ?? 0, maxSize: size, id, out });
+      const o = { uncompressedLength: loc.uncompressedLength ?? 0, maxSize: size, id, out };
+      if (size < SYNC_LIMIT) native.openSync(this.key, sealed, o);
+      else await native.open(this.key, sealed, o);
     } catch (e) {
       const what = `${loc.type} blob ${id} in pack ${loc.packId}`;
       const reason = (e as { code?: string; reason?: string }).code === 'ERR_CAIRN_CORRUPT' ? REASONS[(e as { reason: string }).reason] : undefined;

@@ -136,8 +136,8 @@ export async function planRestore(repo: RestorerRepo, root: Id, opts: Pick<Resto
 
 /** Largest gap between two needed blobs of a pack that is still read in the same request. */
 const MAX_READ_GAP = 1 << 20;
-/** Largest single read from a pack. */
-const MAX_READ = 32 << 20;
+/** Largest single read from a pack (with packConcurrency, bounds the pack bytes held at once). */
+const MAX_READ = 8 << 20;
 
 /**
  * Open handles of files being restored, opened when their first blob arrives (created then, with
@@ -221,7 +221,7 @@ class OpenFiles {
  * decrypts/decompresses/verifies the blobs off the main thread (as the repository's openBlob
  * does it), writes each blob at its offsets in whatever order blobs complete, and applies metadata
  * (files when complete, directories last). Memory is bounded by packConcurrency reads of at most
- * 32 MiB and blobConcurrency plaintexts; open files by maxOpenFiles.
+ * 8 MiB and blobConcurrency plaintexts; open files by maxOpenFiles.
  */
 export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts: RestoreOptions): Promise<RestoreSummary> {
   const reporter = opts.reporter ?? nullReporter;
@@ -350,7 +350,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
     return h;
   }, Math.max(1, opts.maxOpenFiles ?? 128));
-  const plainPool = new BufferPool(64 << 20);
+  const plainPool = new BufferPool(16 << 20);
   const blobSlots = new Semaphore(Math.max(1, opts.blobConcurrency ?? 8));
   let fatal: unknown;
 

@@ -213,3 +213,33 @@ test('cairn k8s backup: a failed volume makes the backup PartiallyFailed (exit 3
   assert.match(desc.stdout, /  Failed:\n    app\/bad: v — (.*, )?node node-1\n      unable to locate volume v/);
   assert.match(desc.stdout, /Errors:\n  app\/bad v: unable to locate volume/);
 });
+
+test('cairn k8s backup: hostPath volumes only when allow-listed on both sides (the CLI selects, the agent reads the node path under --host-root)', async (t) => {
+  const s = await startStandalone({ velero: '1.16' });
+  t.after(() => s.close());
+  const hostRoot = path.join(s.c.tmp, 'node-1-root');
+  const a1 = s.agent('node-1', ['--allow-host-path', '/srv/data', '--host-root', hostRoot]);
+  await a1.ready();
+  const nodeDir = path.join(hostRoot, 'srv', 'data', 'app');
+  writeFiles(nodeDir, { 'state.json': '{"ok":true}\n', 'blobs/1': 'one' });
+  await s.pod({
+    name: 'hp',
+    namespace: 'app',
+    node: 'node-1',
+    annotations: { 'backup.velero.io/backup-volumes': 'state,etc' },
+    volumes: [{ name: 'state', hostPath: { path: '/srv/data/app', type: 'Directory' } }, { name: 'etc', hostPath: { path: '/etc' } }],
+  });
+  const denied = parseJson(await s.k8s(['backup', '--namespace', 'app', '--name', 'hp-0', '--wait', '--json']), 'without allow-list');
+  assert.equal(denied.phase, 'Empty');
+  assert.deepEqual((denied.skipped as Obj[]).map((x) => x.volume).sort(), ['etc', 'state']);
+  const r = await s.k8s(['backup', '--namespace', 'app', '--name', 'hp-1', '--allow-host-path', '/srv/data', '--wait', '--json']);
+  const out = parseJson(r, 'with allow-list');
+  assert.equal(out.phase, 'Completed', JSON.stringify(out.volumes));
+  assert.deepEqual((out.volumes as Obj[]).map((v) => v.volume), ['state']);
+  assert.match((out.skipped as Obj[])[0].reason, /hostPath volume \(\/etc\) .* not allow-listed/);
+  const pvb = (await s.pvbs('cairn.io/backup-name=hp-1'))[0]!;
+  assert.equal(pvb.status.path, nodeDir);
+  const ls = await s.c.cairn(['ls', pvb.status.snapshotID, '-r', s.repo('app')]);
+  assert.match(ls.stdout, /\/state\.json/);
+  assert.match(ls.stdout, /\/blobs\/1/);
+});

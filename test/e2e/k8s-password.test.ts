@@ -68,8 +68,7 @@ test('random per-repository passwords for new repositories, and migrating an exi
 
   const again = parseJson(await s.k8s(['repo-password', '--namespace', 'app', '--remove-old-key', '--json']), 'remove old key');
   assert.equal(again.already, true);
-  assert.equal(again.removedKeyId, keysBefore[0]!.id.length === 8 ? again.removedKeyId : again.removedKeyId);
-  assert.ok(again.removedKeyId);
+  assert.ok(String(again.removedKeyId).startsWith(keysBefore[0]!.id), `removed ${again.removedKeyId}, the installation key was ${keysBefore[0]!.id}`);
   assert.equal(await opens(s.repo('app'), installation), false, 'the installation password no longer opens it');
   assert.equal(await opens(s.repo('app'), newPassword), true);
   const last = await s.k8s(['backup', '--namespace', 'app', '--name', 'last', '--wait', '--json']);

@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
+import * as http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -144,6 +145,78 @@ describe('Azure Blob backend on Azurite', { skip: !hasAzurite && 'azurite not in
     // a wrong key is a permission error, not something to retry
     const bad = openAzureBackend({ container, prefix: 'p' }, { accountName: AZURITE_ACCOUNT, accountKey: Buffer.from('wrong key').toString('base64'), endpoint: az.url });
     await assert.rejects(bad.load({ type: 'key', name }), (e: unknown) => e instanceof CairnError && e.code === 'PERMISSION' && !e.retryable);
+  });
+
+  it("Velero's default: the key is listed through Resource Manager with a service principal, workload or managed identity", async () => {
+    // a stand-in for Azure AD and Resource Manager: token endpoints, listKeys, the metadata service
+    const seen: Array<{ path: string; form?: URLSearchParams; auth?: string; metadata?: string }> = [];
+    const fake = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const u = new URL(req.url ?? '/', 'http://x');
+        const entry = { path: u.pathname, form: new URLSearchParams(body), auth: req.headers.authorization, metadata: req.headers.metadata as string | undefined };
+        seen.push(entry);
+        const json = (status: number, v: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(v));
+        if (u.pathname === '/tenant-1/oauth2/v2.0/token') {
+          const f = entry.form;
+          const ok =
+            f.get('grant_type') === 'client_credentials' &&
+            f.get('client_id') === 'app-1' &&
+            f.get('scope') === `http://127.0.0.1:${(fake.address() as { port: number }).port}/arm/.default` &&
+            (f.get('client_secret') === 'sp-secret' || f.get('client_assertion') === 'federated-jwt');
+          return ok ? json(200, { token_type: 'Bearer', access_token: 'aad-token', expires_in: 3600 }) : json(401, { error: 'invalid_client', error_description: 'bad secret' });
+        }
+        if (u.pathname === '/imds') {
+          return entry.metadata === 'true' ? json(200, { access_token: 'msi-token' }) : json(400, { error: 'no metadata header' });
+        }
+        if (u.pathname === '/arm/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Storage/storageAccounts/devstoreaccount1/listKeys') {
+          if (req.method !== 'POST' || !/^Bearer (aad|msi)-token$/.test(req.headers.authorization ?? '')) return json(403, { error: { code: 'AuthorizationFailed', message: 'no' } });
+          return json(200, { keys: [{ keyName: 'key1', value: 'cmVhZG9ubHk=', permissions: 'READ' }, { keyName: 'key2', value: AZURITE_KEY, permissions: 'Full' }] });
+        }
+        json(404, { error: { code: 'NotFound', message: u.pathname } });
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+    const dir = mkdtempSync(path.join(tmpdir(), 'cairn-azsp-'));
+    try {
+      // a Velero credentials file for a service principal (no storage key in it)
+      const cred = path.join(dir, 'cloud');
+      writeFileSync(cred, ['AZURE_SUBSCRIPTION_ID=sub-1', 'AZURE_TENANT_ID=tenant-1', 'AZURE_CLIENT_ID=app-1', 'AZURE_CLIENT_SECRET=sp-secret', 'AZURE_RESOURCE_GROUP=rg-1', 'AZURE_CLOUD_NAME=AzurePublicCloud', ''].join('\n'));
+      const env = { AZURE_CREDENTIALS_FILE: cred, AZURE_AUTHORITY_HOST: base, AZURE_RESOURCE_MANAGER_ENDPOINT: `${base}/arm`, AZURE_BLOB_ENDPOINT: az.url };
+      const container = `sp-${randomBytes(4).toString('hex')}`;
+      const b = await openBackend(`azure:${container}:/velero/restic/ns`, { env, azure: { bsl: { storageAccount: AZURITE_ACCOUNT } } });
+      await b.create();
+      const data = randomBytes(300);
+      const name = createHash('sha256').update(data).digest('hex');
+      await b.save({ type: 'index', name }, data);
+      assert.ok((await b.load({ type: 'index', name })).equals(data));
+      assert.equal(seen.filter((s) => s.path.endsWith('/listKeys')).length, 1, 'the key is listed once per backend');
+      assert.equal(seen.find((s) => s.path.endsWith('/token'))!.form!.get('client_secret'), 'sp-secret');
+
+      // a BSL naming the resource group and subscription itself; workload identity
+      writeFileSync(path.join(dir, 'token'), 'federated-jwt\n');
+      const wi = azureOptionsFromEnv(
+        { AZURE_TENANT_ID: 'tenant-1', AZURE_CLIENT_ID: 'app-1', AZURE_FEDERATED_TOKEN_FILE: path.join(dir, 'token'), AZURE_RESOURCE_MANAGER_ENDPOINT: `${base}/arm`, AZURE_BLOB_ENDPOINT: az.url },
+        { storageAccount: AZURITE_ACCOUNT, resourceGroup: 'rg-1', subscriptionId: 'sub-1', activeDirectoryAuthorityURI: base },
+      );
+      const wib = openAzureBackend({ container, prefix: 'velero/restic/ns' }, wi);
+      assert.ok((await wib.load({ type: 'index', name })).equals(data));
+      assert.equal(seen.filter((s) => s.form?.get('client_assertion') === 'federated-jwt').length, 1);
+
+      // managed identity: no secret, no token file
+      const mi = azureOptionsFromEnv({ AZURE_SUBSCRIPTION_ID: 'sub-1', AZURE_RESOURCE_GROUP: 'rg-1', AZURE_RESOURCE_MANAGER_ENDPOINT: `${base}/arm`, AZURE_BLOB_ENDPOINT: az.url }, { storageAccount: AZURITE_ACCOUNT });
+      const mib = openAzureBackend({ container, prefix: 'velero/restic/ns' }, { ...mi, listKeys: { ...mi.listKeys!, imdsEndpoint: `${base}/imds` } });
+      assert.ok((await mib.load({ type: 'index', name })).equals(data));
+
+      // a wrong secret is a permission error (not retried), and its text never shows the secret
+      const bad = openAzureBackend({ container, prefix: '' }, { ...mi, listKeys: { ...mi.listKeys!, tenantId: 'tenant-1', clientId: 'app-1', clientSecret: 'wrong', authorityHost: base } });
+      await assert.rejects(bad.stat({ type: 'config', name: 'config' }), (e: unknown) => e instanceof CairnError && e.code === 'PERMISSION' && !/wrong/.test(e.message));
+    } finally {
+      fake.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('opens through openBackend("azure:container:/path") with restic variables', async () => {

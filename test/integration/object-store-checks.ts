@@ -337,13 +337,21 @@ export function objectStoreChecks(hs: ObjectStoreHarness): void {
           await backend.create();
           const rules: FaultRule[] = hs.uploadMethods.map((m) => ({ method: m, path: hs.paths.upload, fault: { kind: 'status' as const, status: 503 }, probability: 0.3 }));
           rules.push({ method: 'PUT', path: hs.paths.upload, fault: { kind: 'reset' }, probability: 0.1 });
+          rules.push({ method: 'PUT', path: hs.paths.upload, fault: { kind: 'reset-after-forward' }, probability: 0.15 });
           proxy.setRules(rules);
           const b = retrying(backend);
-          const data = randomBytes(2 * 1024 * 1024 + 999);
-          await b.save(h('pack', data), data);
+          for (let i = 0; i < 3; i++) {
+            const data = randomBytes(2 * 1024 * 1024 + 999 + i);
+            await b.save(h('pack', data), data);
+            assert.equal(id(await backend.load(h('pack', data))), id(data));
+          }
+          // the last part's answer lost: the object exists, the retry must recognise it
+          proxy.setRules([{ method: 'PUT', path: hs.paths.upload, fault: { kind: 'reset-after-forward' }, after: hs.name === 'gcs' ? 8 : 9, times: 1 }]);
+          const last = randomBytes(2 * 1024 * 1024 + 10);
+          await b.save(h('pack', last), last);
           proxy.setRules([]);
-          assert.equal(id(await backend.load(h('pack', data))), id(data));
-          assert.ok(proxy.totalInjected > 0);
+          assert.equal(id(await backend.load(h('pack', last))), id(last));
+          assert.ok((proxy.injected['reset-after-forward'] ?? 0) > 0, JSON.stringify(proxy.injected));
         } finally {
           await proxy.close();
         }

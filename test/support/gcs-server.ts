@@ -182,7 +182,6 @@ export async function startGcsServer(opts: { host?: string; port?: number } = {}
 
   const store = (bucket: StoredBucket, name: string, data: Buffer, contentType: string, metadata?: Record<string, string>): StoredObject => {
     const now = new Date();
-    const prev = bucket.objects.get(name);
     const obj: StoredObject = {
       name,
       data,
@@ -195,7 +194,6 @@ export async function startGcsServer(opts: { host?: string; port?: number } = {}
       created: now,
       updated: now,
     };
-    void prev;
     bucket.objects.set(name, obj);
     return obj;
   };

@@ -221,6 +221,7 @@ export async function runK8sBackup(cc: ClusterContext, o: K8sBackupOptions): Pro
   if (o.namespaces.length === 0) throw new CairnError('INVALID_ARGUMENT', 'no namespace: use --namespace');
   if (o.schedule !== undefined && !isDnsName(o.schedule, 50)) throw new CairnError('INVALID_ARGUMENT', `--schedule ${JSON.stringify(o.schedule)} must be a DNS-1123 name of at most 50 characters`);
   if (o.retention && !isEmptyPolicy(o.retention) && !o.schedule) throw new CairnError('INVALID_ARGUMENT', 'retention flags (--keep-*) need --schedule: retention applies to the backups of one series');
+  if (o.retention && !isEmptyPolicy(o.retention) && !o.wait) throw new CairnError('INVALID_ARGUMENT', 'retention flags (--keep-*) need --wait: the policy is applied once the backup is complete');
   const name = o.name ?? defaultBackupName(o.schedule ?? 'cairn', now);
   if (!isDnsName(name, 253)) throw new CairnError('INVALID_ARGUMENT', `backup name ${JSON.stringify(name)} must be a DNS-1123 subdomain (lower case letters, digits, '-' and '.')`);
   const caps = await clusterCapabilities(cc.kube);

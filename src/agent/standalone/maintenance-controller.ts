@@ -133,6 +133,9 @@ export class MaintenanceController {
   }
 
   private async maintain(ref: RepositoryRef): Promise<void> {
+    // prune and forget write: never on a read-only location
+    const bsl = this.ctx.bsls.get(ref.storageLocation, this.ctx.cfg.namespace);
+    if (bsl?.spec.accessMode === 'ReadOnly') return;
     const lease = this.leaseOf(ref);
     const now = this.ctx.clock.now();
     // Decide from the lease's record first, so that an agent with nothing to do never competes.
@@ -149,7 +152,7 @@ export class MaintenanceController {
       if (!due.prune && !due.check) return;
       log.info('maintenance lease acquired', { identity: this.identity, prune: due.prune, check: due.check });
       const signal = AbortSignal.any([held.signal, this.stopController.signal]);
-      const { repo } = await openItemRepository(this.ctx, { repoIdentifier: ref.identifier, backupStorageLocation: ref.storageLocation }, log, 'restore');
+      const { repo } = await openItemRepository(this.ctx, { repoIdentifier: ref.identifier, backupStorageLocation: ref.storageLocation }, log, 'backup');
       try {
         const r = await runMaintenance(repo, ref, { annotations: held.annotations, signal }, due, this.settings, {
           clock: this.ctx.clock,

@@ -16,6 +16,7 @@ import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatu
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
 import { StallWatchdog, asBuffer, fetchPage, headerOf, md5 } from '../object-store.js';
 import type { AzureOptions } from './options.js';
+import { listAccountKey, type ArmKeySource } from './arm.js';
 
 const MiB = 1024 * 1024;
 const DEFAULTS = {
@@ -56,7 +57,10 @@ interface RestErrorLike {
 
 class AzureBackend implements Backend {
   readonly location: string;
-  private readonly container: ContainerClient;
+  /** The container client, or how to get one (the account key may first come from Resource Manager). */
+  private container: ContainerClient | undefined;
+  private readonly connect: () => Promise<ContainerClient>;
+  private connecting: Promise<ContainerClient> | undefined;
   private readonly prefix: string;
   private readonly o: typeof DEFAULTS;
 
@@ -82,12 +86,35 @@ class AzureBackend implements Backend {
       },
       userAgentOptions: { userAgentPrefix: 'cairn' },
     };
-    this.container = serviceClient(opts, pipeline).getContainerClient(loc.container);
+    if (!opts.accountKey && !opts.sasToken && !opts.connectionString && opts.listKeys && opts.accountName) {
+      const src: ArmKeySource = { ...opts.listKeys, accountName: opts.accountName };
+      this.connect = async () => {
+        const key = await listAccountKey(src);
+        return serviceClient({ ...opts, accountKey: key }, pipeline).getContainerClient(loc.container);
+      };
+    } else {
+      this.container = serviceClient(opts, pipeline).getContainerClient(loc.container);
+      const c = this.container;
+      this.connect = async () => c;
+    }
   }
 
-  private blob(h: FileHandle): { key: string; client: BlockBlobClient } {
+  /** The container client; a failed key lookup is tried again by the next operation. */
+  private async cc(): Promise<ContainerClient> {
+    if (this.container) return this.container;
+    this.connecting ??= this.connect().then(
+      (c) => (this.container = c),
+      (e: unknown) => {
+        this.connecting = undefined;
+        throw e;
+      },
+    );
+    return this.connecting;
+  }
+
+  private async blob(h: FileHandle): Promise<{ key: string; client: BlockBlobClient }> {
     const key = objectKey(this.prefix, h);
-    return { key, client: this.container.getBlockBlobClient(key) };
+    return { key, client: (await this.cc()).getBlockBlobClient(key) };
   }
 
   private watchdog(outer?: AbortSignal): StallWatchdog {
@@ -95,7 +122,7 @@ class AzureBackend implements Backend {
   }
 
   async create(): Promise<void> {
-    const { client } = this.blob({ type: 'config', name: 'config' });
+    const { client } = await this.blob({ type: 'config', name: 'config' });
     const wd = this.watchdog();
     try {
       await client.getProperties({ abortSignal: wd.signal });
@@ -111,7 +138,7 @@ class AzureBackend implements Backend {
     }
     const wd2 = this.watchdog();
     try {
-      await this.container.create({ abortSignal: wd2.signal });
+      await (await this.cc()).create({ abortSignal: wd2.signal });
     } catch (e) {
       const s = (e as RestErrorLike).statusCode;
       // 409: it exists (the usual case). 403: a container-scoped SAS cannot create containers;
@@ -123,7 +150,7 @@ class AzureBackend implements Backend {
   }
 
   async save(h: FileHandle, data: Uint8Array): Promise<void> {
-    const { key, client } = this.blob(h);
+    const { key, client } = await this.blob(h);
     const buf = asBuffer(data);
     const digest = md5(buf);
     try {
@@ -248,7 +275,7 @@ class AzureBackend implements Backend {
   }
 
   async load(h: FileHandle, offset = 0, length?: number): Promise<Buffer> {
-    const { client } = this.blob(h);
+    const { client } = await this.blob(h);
     const what = describeHandle(h);
     if (length === 0) {
       await this.stat(h);
@@ -296,7 +323,7 @@ class AzureBackend implements Backend {
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {
-    const { client } = this.blob(h);
+    const { client } = await this.blob(h);
     const wd = this.watchdog();
     try {
       const p = await client.getProperties({ abortSignal: wd.signal });
@@ -318,13 +345,14 @@ class AzureBackend implements Backend {
       return;
     }
     const prefix = listPrefix(this.prefix, type);
+    const container = await this.cc();
     let token: string | undefined;
     do {
       signal?.throwIfAborted();
       const page = await fetchPage(async () => {
         const wd = this.watchdog(signal);
         try {
-          const pages = this.container.listBlobsFlat({ prefix, abortSignal: wd.signal }).byPage({ continuationToken: token, maxPageSize: this.o.listPageSize });
+          const pages = container.listBlobsFlat({ prefix, abortSignal: wd.signal }).byPage({ continuationToken: token, maxPageSize: this.o.listPageSize });
           return (await pages.next()).value;
         } catch (e) {
           // A missing container lists as empty, as a missing directory does for the local backend.
@@ -344,7 +372,7 @@ class AzureBackend implements Backend {
   }
 
   async remove(h: FileHandle): Promise<void> {
-    const { client } = this.blob(h);
+    const { client } = await this.blob(h);
     const wd = this.watchdog();
     try {
       await client.delete({ abortSignal: wd.signal });

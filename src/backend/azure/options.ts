@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CairnError } from '../../core/errors.js';
 import { parseDotenv } from '../object-store.js';
+import { CLOUD_ENDPOINTS, type ArmKeySource } from './arm.js';
 
 export interface AzureOptions {
   /** Storage account name (restic: AZURE_ACCOUNT_NAME). */
@@ -11,6 +12,11 @@ export interface AzureOptions {
   sasToken?: string;
   /** A full connection string (AccountName/AccountKey/SharedAccessSignature/BlobEndpoint…). */
   connectionString?: string;
+  /**
+   * No key given: fetch it from Azure Resource Manager ("list keys"), as Velero does, with a
+   * service principal, workload identity or managed identity token.
+   */
+  listKeys?: Omit<ArmKeySource, 'accountName'>;
   /** Blob service URL, e.g. http://127.0.0.1:10000/devstoreaccount1 (Azurite) or a private endpoint. */
   endpoint?: string;
   /** DNS suffix of the cloud, default core.windows.net (restic: AZURE_ENDPOINT_SUFFIX). */
@@ -43,6 +49,10 @@ export interface AzureBslConfig {
   storageAccount?: string;
   storageAccountKeyEnvVar?: string;
   storageAccountURI?: string;
+  /** For the Resource Manager key lookup (else AZURE_RESOURCE_GROUP / AZURE_SUBSCRIPTION_ID). */
+  resourceGroup?: string;
+  subscriptionId?: string;
+  activeDirectoryAuthorityURI?: string;
   /** The materialised BSL credential (dotenv format); else AZURE_CREDENTIALS_FILE. */
   credentialsFile?: string;
 }
@@ -76,6 +86,9 @@ export function endpointSuffixForCloud(cloudName: string | undefined): string {
  * Velero's credentials file (AZURE_CREDENTIALS_FILE, dotenv) with AZURE_STORAGE_ACCOUNT_ID,
  * AZURE_STORAGE_ACCOUNT_ACCESS_KEY, AZURE_CLOUD_NAME, or the variable a BSL names in
  * `storageAccountKeyEnvVar`. AZURE_BLOB_ENDPOINT (cairn) overrides the service URL.
+ * Without any key, SAS or connection string, but with AZURE_SUBSCRIPTION_ID and
+ * AZURE_RESOURCE_GROUP, the key is listed through Resource Manager with AZURE_TENANT_ID /
+ * AZURE_CLIENT_ID / AZURE_CLIENT_SECRET (or AZURE_FEDERATED_TOKEN_FILE, or a managed identity).
  * Process variables win over the file.
  */
 export function azureOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, bsl: AzureBslConfig = {}): AzureOptions {
@@ -108,8 +121,9 @@ export function azureOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, bsl: A
     }
   }
   accountKey ??= get('AZURE_ACCOUNT_KEY', 'AZURE_STORAGE_KEY', 'AZURE_STORAGE_ACCOUNT_ACCESS_KEY', 'AZURE_STORAGE_ACCOUNT_KEY');
-  const endpointSuffix = get('AZURE_ENDPOINT_SUFFIX') ?? endpointSuffixForCloud(get('AZURE_CLOUD_NAME'));
-  return {
+  const cloudSuffix = endpointSuffixForCloud(get('AZURE_CLOUD_NAME'));
+  const endpointSuffix = get('AZURE_ENDPOINT_SUFFIX') ?? cloudSuffix;
+  const o: AzureOptions = {
     accountName: bsl.storageAccount || get('AZURE_ACCOUNT_NAME', 'AZURE_STORAGE_ACCOUNT', 'AZURE_STORAGE_ACCOUNT_ID'),
     accountKey,
     sasToken: get('AZURE_ACCOUNT_SAS', 'AZURE_STORAGE_SAS_TOKEN'),
@@ -117,4 +131,22 @@ export function azureOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, bsl: A
     endpoint: bsl.storageAccountURI || get('AZURE_BLOB_ENDPOINT'),
     endpointSuffix,
   };
+  // Velero's default: no key anywhere, so it is listed through Resource Manager with the
+  // service principal (or workload / managed identity) of the credentials file.
+  const subscriptionId = bsl.subscriptionId || get('AZURE_SUBSCRIPTION_ID');
+  const resourceGroup = bsl.resourceGroup || get('AZURE_RESOURCE_GROUP');
+  if (!o.accountKey && !o.sasToken && !o.connectionString && subscriptionId && resourceGroup) {
+    const cloud = CLOUD_ENDPOINTS[cloudSuffix] ?? CLOUD_ENDPOINTS['core.windows.net']!;
+    o.listKeys = {
+      subscriptionId,
+      resourceGroup,
+      tenantId: get('AZURE_TENANT_ID'),
+      clientId: get('AZURE_CLIENT_ID'),
+      clientSecret: get('AZURE_CLIENT_SECRET'),
+      federatedTokenFile: get('AZURE_FEDERATED_TOKEN_FILE'),
+      authorityHost: bsl.activeDirectoryAuthorityURI || get('AZURE_AUTHORITY_HOST') || cloud.authority,
+      resourceManagerEndpoint: get('AZURE_RESOURCE_MANAGER_ENDPOINT') || cloud.arm,
+    };
+  }
+  return o;
 }

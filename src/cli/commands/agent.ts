@@ -31,6 +31,8 @@ interface AgentFlags {
   maintenancePoll: string;
   maintenanceLeaseDuration: string;
   maintenanceLockWait: string;
+  allowHostPath: string[];
+  hostRoot: string;
 }
 
 export function buildConfig(o: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig {
@@ -56,6 +58,8 @@ export function buildConfig(o: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig 
     logLevel: o.logLevel,
     credentialsDir: o.credentialsDir,
     retryLockMs: parseDuration(o.backupLockWait),
+    allowHostPaths: o.allowHostPath?.length ? o.allowHostPath : undefined,
+    hostRootDir: o.hostRoot,
     maintenance: o.maintenance ? maintenanceConfig(o) : undefined,
   };
 }
@@ -102,6 +106,8 @@ export function register(program: Command, _g: () => GlobalOptions): void {
     .option('--log-level <level>', 'trace, debug, info, warning, error', AGENT_DEFAULTS.logLevel)
     .option('--log-format <format>', 'json or text', 'json')
     .option('--credentials-dir <dir>', 'where per-BSL credentials are written (mode 0600)', AGENT_DEFAULTS.credentialsDir)
+    .option('--allow-host-path <prefix>', 'back up and restore hostPath volumes under this node path (repeatable; mount it at <host-root><prefix>)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--host-root <dir>', 'where the allowed node paths are mounted into the agent', '/host')
     .option('--backup-lock-wait <duration>', 'how long a pod volume backup waits while prune or check hold the repository exclusively', '30m')
     .option('--maintenance', 'maintain repositories (forget by the recorded retention policies, prune, check); a Lease per repository lets one agent at a time do it')
     .option('--maintenance-interval <duration>', 'prune this often unless the repository CR sets maintenanceFrequency (0 disables)', '168h')
