@@ -22,7 +22,8 @@ export async function readBody(body: BodyStream, expected: number | undefined, w
       e.name = 'TimeoutError';
       body.destroy?.(e);
     }, idleMs);
-    timer.unref?.();
+    // Not unref'd: a body still being awaited must keep the process alive, otherwise a stalled
+    // socket can leave Node with nothing referenced and it exits (code 13) instead of retrying.
   };
   let buf = Buffer.allocUnsafe(expected ?? 64 * 1024);
   let got = 0;
