@@ -21,6 +21,7 @@ export function ownerProblemOf(kind: OwnerKind, ref: { name: string; uid: string
 
 export async function checkOwner(ctx: AgentContext, kind: OwnerKind, meta: ObjectMeta): Promise<string | undefined> {
   const ref = controllerOwner(meta, kind);
+  // No owner: created by `cairn k8s backup/restore` (identity in cairn.io/* labels), nothing to wait on.
   if (!ref) return undefined;
   const inf = kind === 'Backup' ? ctx.backups : ctx.restores;
   let owner = inf.get(ref.name, ctx.cfg.namespace);

@@ -35,10 +35,12 @@ test('tree references: the fast scanner, JSON.parse and decodeTree agree', () =>
     node('link', 'symlink', { linktarget: '"subtree":"' + id('no') + '"' }),
     node('x', 'file', { content: [id('3')], extendedAttributes: [{ name: 'user.a', value: Buffer.from('[{}]"') }, { name: 'user.b', value: null }] }),
     node('dev', 'chardev', { device: 259n }),
+    node('ends with \\', 'file', { content: [id('9')] }),
+    node('q\\"\\\\"', 'dir', { subtree: id('q') }),
   ];
   const canonical = encodeTree(nodes);
   const expected = viaDecode(canonical);
-  assert.equal(expected.length, 5);
+  assert.equal(expected.length, 7);
   assert.deepEqual(refs(scanTreeRefsFast, canonical), expected);
   assert.deepEqual(refs(scanTreeRefs, canonical), expected);
   // other shapes: whitespace, key order, upper-case keys and IDs (Go accepts them), null content

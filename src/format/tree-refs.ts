@@ -80,7 +80,10 @@ const BS = 0x5c; // \
 
 class Scanner {
   pos = 0;
-  constructor(readonly b: Uint8Array) {}
+  readonly buf: Buffer;
+  constructor(readonly b: Uint8Array) {
+    this.buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  }
 
   ws(): void {
     const b = this.b;
@@ -106,11 +109,16 @@ class Scanner {
     const start = ++this.pos;
     let p = start;
     for (;;) {
-      if (p >= b.length) giveUp();
-      const c = b[p]!;
-      if (c === Q) break;
-      if (c === BS) p += 2;
-      else p++;
+      const q = this.buf.indexOf(Q, p);
+      if (q < 0) giveUp();
+      // a quote preceded by an odd number of backslashes is escaped
+      let n = 0;
+      while (q - 1 - n >= start && b[q - 1 - n] === BS) n++;
+      if (n % 2 === 0) {
+        p = q;
+        break;
+      }
+      p = q + 1;
     }
     this.pos = p + 1;
     return [start, p];

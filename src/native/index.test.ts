@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { addonPath, findRepoRoot, loadAddon, loadFallback, native } from './index.js';
+import { createRequire } from 'node:module';
+import { addonPath, apiFromAddon, findRepoRoot, kernelConcurrency, loadAddon, loadFallback, native, Slots } from './index.js';
 
 const indexUrl = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'index.js')).href;
 
@@ -60,12 +61,60 @@ describe('native loader', () => {
   });
 
   it('exposes every NativeApi member as a function in both', () => {
+    const names = ['poly1305', 'rabin', 'lgetxattrs', 'lsetxattr', 'mknod', 'mkfifo', 'utimens', 'sealKey', 'seal', 'sealSync', 'open', 'openSync', 'sha256', 'readFile'] as const;
     for (const api of [loadFallback(), loadAddon()]) {
       if (api === undefined) continue;
-      for (const name of ['poly1305', 'rabin', 'lgetxattrs', 'lsetxattr', 'mknod', 'mkfifo', 'utimens'] as const) {
-        assert.equal(typeof api[name], 'function', `${api.kind}.${name}`);
-      }
+      for (const name of names) assert.equal(typeof api[name], 'function', `${api.kind}.${name}`);
+      assert.ok(api.blobKernels === 'native' || api.blobKernels === 'fallback');
+      assert.equal(typeof api.blobKernelsInfo, 'string');
       assert.ok(Object.isFrozen(api));
     }
+    assert.equal(loadFallback().blobKernels, 'fallback');
+  });
+
+  it('an addon built without zstd keeps its other functions and reports why the blob kernels are the fallback', (t) => {
+    const file = addonPath();
+    if (file === undefined || !fs.existsSync(file)) {
+      t.skip('addon not built');
+      return;
+    }
+    const real = createRequire(import.meta.url)(file) as Record<string, unknown>;
+    const reason = 'the addon was built without the blob kernels: (test)';
+    const partial: Record<string, unknown> = { blobKernelsMissing: reason };
+    for (const k of ['poly1305', 'rabin', 'lgetxattrs', 'lsetxattr', 'mknod', 'mkfifo', 'utimens']) partial[k] = real[k];
+    const api = apiFromAddon(partial, file)!;
+    assert.equal(api.kind, 'native');
+    assert.equal(api.blobKernels, 'fallback');
+    assert.match(api.blobKernelsInfo, /built without the blob kernels/);
+    assert.equal(api.poly1305, real.poly1305);
+    const key = api.sealKey(Buffer.alloc(32, 1), Buffer.alloc(16, 2), Buffer.alloc(16, 3));
+    const s = api.sealSync(key, Buffer.from('x'), { compress: false, level: 3 });
+    assert.equal(api.openSync(key, s.sealed, { uncompressedLength: 0, maxSize: 10 }).toString(), 'x');
+    if (real.sealKey !== undefined) assert.equal(loadAddon()!.blobKernels, 'native');
+  });
+
+  it('kernel jobs are admitted by a FIFO limiter of kernelConcurrency() slots', async () => {
+    assert.ok(kernelConcurrency() >= 1);
+    const slots = new Slots(2);
+    let running = 0;
+    let most = 0;
+    const order: number[] = [];
+    const job = (i: number) => async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      order.push(i);
+      if (i === 3) throw new Error('job 3 fails');
+      return i;
+    };
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => slots.run(job(i))));
+    assert.equal(most, 2);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    assert.deepEqual(slots.pending, { active: 0, waiting: 0 });
+    assert.deepEqual([...order].sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
+    // a job that throws synchronously rejects and frees its slot
+    await assert.rejects(slots.run(() => { throw new Error('sync'); }), /sync/);
+    assert.deepEqual(slots.pending, { active: 0, waiting: 0 });
   });
 });

@@ -240,6 +240,15 @@ export function loadAddon(): NativeApi | undefined {
     addonError = e;
     return undefined;
   }
+  return apiFromAddon(mod, file);
+}
+
+/**
+ * The NativeApi over what an addon module exports (exported for tests), or undefined (with
+ * addonLoadError() set) when a required function is missing. Without the blob kernels (built
+ * without zstd) the TypeScript ones are used, with the addon's Poly1305.
+ */
+export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeApi | undefined {
   for (const name of ADDON_FUNCTIONS) {
     if (typeof mod[name] !== 'function') {
       addonError = new Error(`${file} does not export ${name}()`);

@@ -11,7 +11,6 @@
  */
 import { CairnError, errorMessage } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
-import { mapLimit } from '../core/semaphore.js';
 import { decodeIndexCompact, type IndexBatch } from '../format/index-scan.js';
 import { COMPRESSED_ENTRY_SIZE, PACK_OVERHEAD, PLAIN_ENTRY_SIZE } from '../format/pack.js';
 import type { BlobLocation, BlobType } from './master-index.js';
@@ -42,6 +41,9 @@ export interface CompactIndexLoadOptions {
   /** Unreadable index files are reported here and skipped; without it the first one throws. */
   onIssue?: (issue: IndexLoadIssue) => void;
 }
+
+/** Stored bytes of index files decoded at the same time (one larger file is always admitted alone). */
+const INDEX_LOAD_BUDGET = 8 * 1024 * 1024;
 
 function growU32(a: Uint32Array, cap: number): Uint32Array {
   const b = new Uint32Array(cap);
@@ -86,20 +88,56 @@ export class CompactIndex {
   /** Loads every index file of the repository. */
   static async load(repo: Repository, opts: CompactIndexLoadOptions = {}): Promise<CompactIndex> {
     const idx = new CompactIndex();
-    const ids = await repo.listIds('index', opts.signal);
-    await mapLimit(ids, opts.concurrency ?? 2, async (id) => {
-      opts.signal?.throwIfAborted();
-      let batch: IndexBatch;
-      try {
-        batch = decodeIndexCompact(await repo.loadUnpacked('index', id), repo.version);
-      } catch (e) {
-        if (!opts.onIssue || isCancel(e)) throw e;
-        opts.onIssue({ indexId: id, kind: 'unreadable', message: `index ${id}: ${errorMessage(e)}` });
-        return;
+    const files: Array<{ name: Id; size: number }> = [];
+    for await (const f of repo.backend.list('index', opts.signal)) files.push(f);
+    // Decoding a file needs about 4× its stored size at once (ciphertext, plaintext, JSON,
+    // typed arrays): load several small files at a time, but large ones alone.
+    const limit = Math.max(1, opts.concurrency ?? 4);
+    let inflight = 0;
+    let inflightBytes = 0;
+    const waiters: Array<() => void> = [];
+    const admit = async (size: number) => {
+      while (inflight > 0 && (inflight >= limit || inflightBytes + size > INDEX_LOAD_BUDGET)) await new Promise<void>((r) => waiters.push(r));
+      inflight++;
+      inflightBytes += size;
+    };
+    const release = (size: number) => {
+      inflight--;
+      inflightBytes -= size;
+      waiters.splice(0).forEach((w) => w());
+    };
+    let failure: unknown;
+    const tasks: Promise<void>[] = [];
+    for (const f of files) {
+      await admit(f.size);
+      if (failure !== undefined) {
+        release(f.size);
+        break;
       }
-      if (batch.oldFormat) opts.onIssue?.({ indexId: id, kind: 'old-format', message: `index ${id} has old format` });
-      idx.addBatch(batch, id);
-    });
+      tasks.push(
+        (async () => {
+          try {
+            opts.signal?.throwIfAborted();
+            let batch: IndexBatch;
+            try {
+              batch = decodeIndexCompact(await repo.loadUnpacked('index', f.name), repo.version);
+            } catch (e) {
+              if (!opts.onIssue || isCancel(e)) throw e;
+              opts.onIssue({ indexId: f.name, kind: 'unreadable', message: `index ${f.name}: ${errorMessage(e)}` });
+              return;
+            }
+            if (batch.oldFormat) opts.onIssue?.({ indexId: f.name, kind: 'old-format', message: `index ${f.name} has old format` });
+            idx.addBatch(batch, f.name);
+          } catch (e) {
+            failure ??= e;
+          } finally {
+            release(f.size);
+          }
+        })(),
+      );
+    }
+    await Promise.all(tasks);
+    if (failure !== undefined) throw failure;
     return idx;
   }
 

@@ -29,8 +29,9 @@ export const SNAPSHOT_TAG_SCHEDULE = 'cairn-schedule';
 /** Full (unshortened) names, as annotations. */
 export const CAIRN_BACKUP_FULL_NAME = 'cairn.io/backup-full-name';
 export const CAIRN_RESTORE_FULL_NAME = 'cairn.io/restore-full-name';
-/** Annotation on a PVR: the PVB whose snapshot it restores. */
+/** Annotations on a PVR: the PVB whose snapshot it restores, and that PVB's pod. */
 export const CAIRN_SOURCE_PVB = 'cairn.io/source-pvb';
+export const CAIRN_SOURCE_POD = 'cairn.io/source-pod';
 /** Annotation on PVBs: how the volume was selected (opt-in annotation or opt-out default). */
 export const CAIRN_SELECTED_BY = 'cairn.io/selected-by';
 /**

@@ -50,12 +50,16 @@ function cliLogger(g: GlobalOptions, fields: Record<string, unknown> = {}): Logg
     err(`${level}: ${msg}${extra ? ` (${extra})` : ''}`);
   };
   return {
-    debug: (m, f) => verbose >= 2 && line('debug', m, f),
-    info: (m, f) => verbose >= 1 && !g.quiet && line('info', m, f),
+    debug(m, f) {
+      if (verbose >= 2) line('debug', m, f);
+    },
+    info(m, f) {
+      if (verbose >= 1 && !g.quiet) line('info', m, f);
+    },
     warn: (m, f) => line('warning', m, f),
     error: (m, f) => line('error', m, f),
     child: (f) => cliLogger(g, { ...fields, ...f }),
-  } as Logger;
+  };
 }
 
 async function cluster(o: CommonFlags, g: GlobalOptions): Promise<{ s: Standalone; cc: import('../../agent/standalone/index.js').ClusterContext }> {
