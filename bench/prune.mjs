@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // prune: cairn vs restic on identical repositories.
 //
-//   node bench/prune.mjs [--snapshots 20] [--scale 1] [--small-files N] [--runs 3] [--work DIR] [--keep-work] [--read-data]
+//   node bench/prune.mjs [--snapshots 20] [--scale 1] [--small-files N] [--runs 3] [--work DIR] [--keep-work] [--read-data] [--wait-quiet 60]
 //
 // 1. A seeded dataset (incompressible files, compressible logs, small files) is backed up
 //    --snapshots times by restic 0.14, changing ~10% of it before each backup (rewrites, appends,
@@ -26,7 +26,7 @@ const PASSWORD = 'cairn-prune-bench';
 const TIME = '/usr/bin/time';
 
 function parseArgs(argv) {
-  const o = { snapshots: 20, scale: 1, smallFiles: undefined, runs: 3, work: path.join(ROOT, 'bench', 'out', 'prune-work'), keepWork: false, readData: false, seed: 7 };
+  const o = { snapshots: 20, scale: 1, smallFiles: undefined, waitQuiet: 60, runs: 3, work: path.join(ROOT, 'bench', 'out', 'prune-work'), keepWork: false, readData: false, seed: 7 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => argv[++i];
@@ -34,13 +34,14 @@ function parseArgs(argv) {
       case '--snapshots': o.snapshots = Math.max(2, Number(val())); break;
       case '--scale': o.scale = Number(val()); break;
       case '--small-files': o.smallFiles = Number(val()); break;
+      case '--wait-quiet': o.waitQuiet = Number(val()); break;
       case '--runs': o.runs = Math.max(1, Number(val())); break;
       case '--seed': o.seed = Number(val()); break;
       case '--work': o.work = path.resolve(val()); break;
       case '--keep-work': o.keepWork = true; break;
       case '--read-data': o.readData = true; break;
       case '-h': case '--help':
-        console.log('usage: node bench/prune.mjs [--snapshots 20] [--scale 1] [--small-files N] [--runs 3] [--seed 7] [--work DIR] [--keep-work] [--read-data]');
+        console.log('usage: node bench/prune.mjs [--snapshots 20] [--scale 1] [--small-files N] [--runs 3] [--seed 7] [--work DIR] [--keep-work] [--read-data] [--wait-quiet SEC]');
         process.exit(0);
         break;
       default: console.error(`unknown option ${a}`); process.exit(2);
@@ -137,6 +138,30 @@ function timed(cmd, args, env) {
   return { secs, kib, stdout: r.stdout };
 }
 
+/** Fraction of CPU time busy over the last `ms` (all cores, from /proc/stat). */
+function busyFraction(ms) {
+  const read = () => {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] || 0);
+    return { idle, total: f.reduce((a, b) => a + b, 0) };
+  };
+  const a = read();
+  spawnSync('sleep', [String(ms / 1000)]);
+  const b = read();
+  return b.total === a.total ? 0 : 1 - (b.idle - a.idle) / (b.total - a.total);
+}
+
+/** Waits (up to seconds) for a second in which the machine is mostly idle; other work on a shared machine skews timings. */
+function waitQuiet(seconds) {
+  const until = Date.now() + seconds * 1000;
+  let last = 1;
+  while (Date.now() < until) {
+    last = busyFraction(1000);
+    if (last < 0.15) return { quiet: true, busy: last };
+  }
+  return { quiet: false, busy: last };
+}
+
 const median = (a) => { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; };
 
 function snapshotIds(env) {
@@ -172,6 +197,7 @@ function main() {
   console.log(`setup: dataset ${(dirSize(data) / MiB).toFixed(0)} MiB, repository ${(dirSize(base) / MiB).toFixed(0)} MiB, ${kept.length} snapshots kept (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 
   const results = { restic: [], cairn: [] };
+  let contended = 0;
   for (let run_ = 0; run_ < o.runs; run_++) {
     for (const tool of run_ % 2 === 0 ? ['restic', 'cairn'] : ['cairn', 'restic']) {
       const repo = path.join(o.work, `${tool}-repo`);
@@ -182,12 +208,14 @@ function main() {
       fs.cpSync(cache, tcache, { recursive: true });
       const tenv = { ...env, RESTIC_REPOSITORY: repo, RESTIC_CACHE_DIR: tcache };
       const before = dirSize(repo);
+      const q = o.waitQuiet > 0 ? waitQuiet(o.waitQuiet) : { quiet: true, busy: 0 };
+      if (!q.quiet) contended++;
       const m = tool === 'restic'
         ? timed('restic', ['prune'], tenv)
         : timed(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'prune'], tenv);
       const after = dirSize(repo);
       results[tool].push({ ...m, before, after });
-      console.log(`run ${run_ + 1} ${tool.padEnd(6)} ${m.secs.toFixed(2)} s, peak RSS ${(m.kib / 1024).toFixed(1)} MiB, repository ${(before / MiB).toFixed(1)} → ${(after / MiB).toFixed(1)} MiB`);
+      console.log(`run ${run_ + 1} ${tool.padEnd(6)} ${m.secs.toFixed(2)} s, peak RSS ${(m.kib / 1024).toFixed(1)} MiB, repository ${(before / MiB).toFixed(1)} → ${(after / MiB).toFixed(1)} MiB${q.quiet ? '' : `  (machine busy before start: ${(q.busy * 100).toFixed(0)} %)`}`);
       if (tool === 'cairn') {
         // untimed: restic accepts the result and the same snapshots are there
         const c = run('restic', ['--no-cache', 'check', '--no-lock', ...(o.readData ? ['--read-data'] : [])], tenv, { allowFail: true });
@@ -206,7 +234,8 @@ function main() {
   const tr = c.secs / r.secs;
   const mr = c.kib / r.kib;
   console.log(`ratio cairn/restic: time ${tr.toFixed(2)} (target ≤ 0.50), memory ${mr.toFixed(2)} (target ≤ 1.00)`);
-  const out = { when: new Date().toISOString(), options: o, restic: results.restic, cairn: results.cairn, ratio: { time: tr, memory: mr } };
+  if (contended) console.log(`note: ${contended} of ${o.runs * 2} timed runs started without a quiet second (other work on the machine); ratios are noisy`);
+  const out = { when: new Date().toISOString(), options: o, restic: results.restic, cairn: results.cairn, ratio: { time: tr, memory: mr }, contended };
   fs.writeFileSync(path.join(ROOT, 'bench', 'out', 'prune-latest.json'), JSON.stringify(out, null, 2));
   if (!o.keepWork) fs.rmSync(o.work, { recursive: true, force: true });
 }
