@@ -133,6 +133,17 @@ interface VDir {
   contentsOf: string[];
 }
 
+/** An entry's lookups, started ahead of its turn (see Archiver.prefetch). */
+interface Prefetched {
+  ps: string;
+  excluded: boolean;
+  meta?: Promise<FsEntryMeta>;
+  prevTree?: Promise<Prev | undefined>;
+}
+
+/** Entries of a directory whose lookups run ahead of the walk. */
+const META_AHEAD = 32;
+
 /** Work started by the walk: `done` settles when the entry (and everything below it) is stored. */
 interface Pending<T> {
   done: Promise<T>;
@@ -273,10 +284,8 @@ export class Archiver {
     }
     for (const dir of v.contentsOf) {
       const names = await readDirSorted(Buffer.from(dir));
-      for (const name of names) {
-        const childPath = Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
-        jobs.push((await this.startEntry(childPath, name, prev?.byName.get(name.toString('latin1')), undefined)).done);
-      }
+      const paths = names.map((name) => Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]));
+      await this.startEntries(paths, names, (name) => prev?.byName.get(name.toString('latin1')), undefined, jobs);
     }
     return { done: this.saveTreeWhenDone(jobs) };
   }
@@ -303,13 +312,52 @@ export class Archiver {
    * Starts archiving one file-system entry. Resolves (after the walk of its subtree, if a
    * directory) to a promise of its node; undefined when excluded or unreadable.
    */
-  private async startEntry(p: Buffer, name: Buffer, prev: TreeNode | undefined, parentDev: bigint | undefined): Promise<Pending<TreeNode | undefined>> {
-    this.opts.signal?.throwIfAborted();
+  /**
+   * Starts the lookups of an entry before its turn: its metadata (lstat, xattrs) and, for a
+   * directory of the parent snapshot, the parent's tree. The walk then takes entries in order,
+   * but no longer waits for one lookup (a thread-pool round trip) per entry in turn: an unchanged
+   * incremental backup was bound by that latency (main thread idle two thirds of the time).
+   */
+  private prefetch(p: Buffer, prev: TreeNode | undefined): Prefetched {
     const ps = p.toString('utf8');
-    if (this.opts.exclude?.(ps)) return { done: Promise.resolve(undefined) };
+    if (this.opts.exclude?.(ps)) return { ps, excluded: true };
+    const meta = readMeta(p, { xattrs: this.opts.xattrs ?? true });
+    meta.catch(() => undefined); // handled when the entry's turn comes
+    const prevTree = prev?.type === 'dir' && prev.subtree ? this.loadPrev(prev.subtree) : undefined;
+    return { ps, excluded: false, meta, prevTree };
+  }
+
+  /** startEntry for the entries of one directory, in order, with lookups started META_AHEAD entries ahead. */
+  private async startEntries(
+    paths: Buffer[],
+    names: Buffer[],
+    prevOf: (name: Buffer) => TreeNode | undefined,
+    parentDev: bigint | undefined,
+    jobs: Array<Promise<TreeNode | undefined>>,
+  ): Promise<void> {
+    const ahead: Array<Prefetched | undefined> = new Array<Prefetched | undefined>(names.length);
+    let started = 0;
+    for (let i = 0; i < names.length; i++) {
+      for (; started < names.length && started < i + META_AHEAD; started++) ahead[started] = this.prefetch(paths[started]!, prevOf(names[started]!));
+      const pre = ahead[i]!;
+      ahead[i] = undefined;
+      jobs.push((await this.startEntry(paths[i]!, names[i]!, prevOf(names[i]!), parentDev, pre)).done);
+    }
+  }
+
+  private async startEntry(
+    p: Buffer,
+    name: Buffer,
+    prev: TreeNode | undefined,
+    parentDev: bigint | undefined,
+    pre: Prefetched = this.prefetch(p, prev),
+  ): Promise<Pending<TreeNode | undefined>> {
+    this.opts.signal?.throwIfAborted();
+    const ps = pre.ps;
+    if (pre.excluded) return { done: Promise.resolve(undefined) };
     let meta: FsEntryMeta;
     try {
-      meta = await readMeta(p, { xattrs: this.opts.xattrs ?? true });
+      meta = await pre.meta!;
     } catch (e) {
       this.itemError(ps, fsError(e, ps, 'stat'));
       return { done: Promise.resolve(undefined) };
@@ -319,7 +367,7 @@ export class Archiver {
     const node = nodeFromMeta(name, meta, this.opts);
     if (meta.type === 'dir') {
       const crosses = this.opts.oneFileSystem && parentDev !== undefined && meta.dev !== parentDev;
-      const sub = await this.walkDir(p, meta, crosses ? undefined : await this.loadPrev(prev?.type === 'dir' ? prev.subtree : undefined), crosses);
+      const sub = await this.walkDir(p, meta, crosses ? undefined : await (pre.prevTree ?? this.loadPrev(undefined)), crosses);
       return { done: sub.done.then((id) => this.finishDir(node, id, prev)) };
     }
     if (meta.type !== 'file') {
@@ -342,10 +390,8 @@ export class Archiver {
         names = [];
       }
       const sep = Buffer.from('/');
-      for (const name of names) {
-        const child = Buffer.concat([p, sep, name]);
-        jobs.push((await this.startEntry(child, name, prev?.byName.get(name.toString('latin1')), meta.dev)).done);
-      }
+      const paths = names.map((name) => Buffer.concat([p, sep, name]));
+      await this.startEntries(paths, names, (name) => prev?.byName.get(name.toString('latin1')), meta.dev, jobs);
     }
     return { done: this.saveTreeWhenDone(jobs) };
   }

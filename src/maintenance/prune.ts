@@ -70,9 +70,11 @@ export interface PruneResult {
 const READ_RUN = 4 * 1024 * 1024;
 const MAX_READ_GAP = 256 * 1024;
 
-/** restic 0.14 writes index files with at most this many blobs (v1: 50k). */
-const INDEX_MAX_BLOBS_V2 = 150_000;
-const INDEX_MAX_BLOBS_V1 = 50_000;
+/**
+ * Blobs per new index file. restic 0.14 uses 50k (v1) / 150k (v2); any split is valid, and 50k
+ * keeps the JSON being encoded, compressed and encrypted at once to a few MiB.
+ */
+const INDEX_MAX_BLOBS = 50_000;
 
 export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
   const lock = opts.lockHeld ? undefined : await RepoLock.acquire(repo, { exclusive: true, retryLockMs: opts.retryLockMs, signal: opts.signal });
@@ -223,105 +225,115 @@ async function removeIfExists(repo: Repository, type: 'pack' | 'index', id: Id):
  */
 async function repack(repo: Repository, index: CompactIndex, plan: PrunePlan, writer: PackWriter, signal?: AbortSignal): Promise<number> {
   const { start, order } = index.byPack();
-  const packs: number[] = [];
-  for (let p = 0; p < index.packCount; p++) if (plan.action[p] === PackAction.Repack) packs.push(p);
-  let copied = 0;
-  // one verifier (and its scratch buffers) for both packs in flight
-  const verifier = new BlobVerifier(repo);
-  await mapLimit(packs, 2, async (p) => {
-    signal?.throwIfAborted();
+  // the reads: runs of at most READ_RUN bytes of needed blobs (large gaps skipped), pack by pack
+  interface Run {
+    pack: number;
+    from: number;
+    to: number;
+    entries: number[];
+  }
+  const runs: Run[] = [];
+  for (let p = 0; p < index.packCount; p++) {
+    if (plan.action[p] !== PackAction.Repack) continue;
     const entries: number[] = [];
     for (let i = start[p]!; i < start[p + 1]!; i++) {
       const e = order[i]!;
       if (plan.keep[index.entryHandle(e)]) entries.push(e);
     }
-    if (entries.length === 0) return;
     entries.sort((a, b) => index.entryOffset(a) - index.entryOffset(b));
-    const packId = index.packId(p);
-    // read the needed blobs in runs of at most READ_RUN bytes (skipping large gaps), so memory
-    // stays small whatever the pack size
     let i = 0;
     while (i < entries.length) {
-      const runStart = index.entryOffset(entries[i]!);
-      let runEnd = runStart + index.entryLength(entries[i]!);
+      const from = index.entryOffset(entries[i]!);
+      let to = from + index.entryLength(entries[i]!);
       let j = i + 1;
       while (j < entries.length) {
         const off = index.entryOffset(entries[j]!);
         const end = off + index.entryLength(entries[j]!);
-        if (off - runEnd > MAX_READ_GAP || end - runStart > READ_RUN) break;
-        runEnd = Math.max(runEnd, end);
+        if (off - to > MAX_READ_GAP || end - from > READ_RUN) break;
+        to = Math.max(to, end);
         j++;
       }
-      let buf: Buffer | undefined;
-      let readError: unknown;
-      try {
-        buf = await repo.backend.load({ type: 'pack', name: packId }, runStart, runEnd - runStart);
-      } catch (e) {
-        readError = e;
-      }
-      // verify the blobs of this run in parallel (thread pool with the native kernels)
-      const run = entries.slice(i, j).filter((e) => plan.keep[index.entryHandle(e)]);
-      const verdicts: unknown[] = new Array(run.length).fill(readError ?? null);
-      if (buf) {
-        await mapLimit(run, verifier.parallelism, async (e, k) => {
-          const loc = index.location(e);
-          try {
-            await verifier.verifyAsync(index.handleId(index.entryHandle(e)), loc, buf!.subarray(loc.offset - runStart, loc.offset - runStart + loc.length));
-          } catch (err) {
-            verdicts[k] = err;
-          }
-        });
-      }
-      for (const [k, e] of run.entries()) {
-        const h = index.entryHandle(e);
-        if (!plan.keep[h]) continue; // a second location of the same blob
-        const type = typeName(index.handleType(h));
-        const id = index.handleId(h);
-        let loc = index.location(e);
-        let sealed: Uint8Array | undefined;
-        const firstError = verdicts[k];
-        if (buf && firstError === null) sealed = buf.subarray(loc.offset - runStart, loc.offset - runStart + loc.length);
-        if (!sealed) {
-          // fall back to another copy of the blob in a different pack
-          for (let alt = index.firstEntry(h); alt >= 0 && !sealed; alt = index.nextEntry(alt)) {
-            if (index.entryPack(alt) === p) continue;
-            const altLoc = index.location(alt);
-            try {
-              const s = await repo.backend.load({ type: 'pack', name: altLoc.packId }, altLoc.offset, altLoc.length);
-              await verifier.verifyAsync(id, altLoc, s);
-              sealed = s;
-              loc = altLoc;
-            } catch {
-              /* try the next copy */
-            }
-          }
-        }
-        if (!sealed) {
-          throw new CairnError(
-            'CORRUPT',
-            `${type} blob ${id} in pack ${packId} cannot be read (${errorMessage(firstError)}) and no other copy exists; prune stopped before deleting anything — run "cairn check --read-data"`,
-            { object: `pack ${packId}`, cause: firstError },
-          );
-        }
-        let ulen = loc.uncompressedLength ?? 0;
-        if (plan.mustCompress[p] && !ulen && loc.length > 32) {
-          // restic compresses these unconditionally; storing them raw again would repack them forever
-          const plain = repo.sealer.open(sealed, `${type} blob ${id}`);
-          sealed = repo.sealer.seal(zstdCompress(plain));
-          ulen = plain.length;
-        }
-        plan.keep[h] = 0;
-        copied++;
-        await writer.add(type, id, sealed, ulen); // copies the bytes: the run buffer can go
-      }
+      runs.push({ pack: p, from, to, entries: entries.slice(i, j) });
       i = j;
     }
-  });
+  }
+  const read = (r: Run): Promise<{ buf?: Buffer; error?: unknown }> =>
+    repo.backend.load({ type: 'pack', name: index.packId(r.pack) }, r.from, r.to - r.from).then(
+      (buf) => ({ buf }),
+      (error: unknown) => ({ error }),
+    );
+  // one run is verified and copied while the next one is read
+  const verifier = new BlobVerifier(repo);
+  let copied = 0;
+  let next = runs.length > 0 ? read(runs[0]!) : undefined;
+  for (let r = 0; r < runs.length; r++) {
+    signal?.throwIfAborted();
+    const { pack: p, from: runStart, entries } = runs[r]!;
+    const { buf, error: readError } = await next!;
+    next = r + 1 < runs.length ? read(runs[r + 1]!) : undefined;
+    const packId = index.packId(p);
+    // verify the blobs of this run in parallel (on the thread pool with the native kernels)
+    const run = entries.filter((e) => plan.keep[index.entryHandle(e)]);
+    const verdicts: unknown[] = new Array(run.length).fill(readError ?? null);
+    if (buf) {
+      await mapLimit(run, verifier.parallelism, async (e, k) => {
+        const loc = index.location(e);
+        try {
+          await verifier.verifyAsync(index.handleId(index.entryHandle(e)), loc, buf.subarray(loc.offset - runStart, loc.offset - runStart + loc.length));
+        } catch (err) {
+          verdicts[k] = err;
+        }
+      });
+    }
+    for (const [k, e] of run.entries()) {
+      const h = index.entryHandle(e);
+      if (!plan.keep[h]) continue; // a second location of the same blob
+      const type = typeName(index.handleType(h));
+      const id = index.handleId(h);
+      let loc = index.location(e);
+      let sealed: Uint8Array | undefined;
+      const firstError = verdicts[k];
+      if (buf && firstError === null) sealed = buf.subarray(loc.offset - runStart, loc.offset - runStart + loc.length);
+      if (!sealed) {
+        // fall back to another copy of the blob in a different pack
+        for (let alt = index.firstEntry(h); alt >= 0 && !sealed; alt = index.nextEntry(alt)) {
+          if (index.entryPack(alt) === p) continue;
+          const altLoc = index.location(alt);
+          try {
+            const s = await repo.backend.load({ type: 'pack', name: altLoc.packId }, altLoc.offset, altLoc.length);
+            await verifier.verifyAsync(id, altLoc, s);
+            sealed = s;
+            loc = altLoc;
+          } catch {
+            /* try the next copy */
+          }
+        }
+      }
+      if (!sealed) {
+        await next; // do not leave a read running
+        throw new CairnError(
+          'CORRUPT',
+          `${type} blob ${id} in pack ${packId} cannot be read (${errorMessage(firstError)}) and no other copy exists; prune stopped before deleting anything — run "cairn check --read-data"`,
+          { object: `pack ${packId}`, cause: firstError },
+        );
+      }
+      let ulen = loc.uncompressedLength ?? 0;
+      if (plan.mustCompress[p] && !ulen && loc.length > 32) {
+        // restic compresses these unconditionally; storing them raw again would repack them forever
+        const plain = repo.sealer.open(sealed, `${type} blob ${id}`);
+        sealed = repo.sealer.seal(zstdCompress(plain));
+        ulen = plain.length;
+      }
+      plan.keep[h] = 0;
+      copied++;
+      await writer.add(type, id, sealed, ulen); // copies the bytes: the run buffer can go
+    }
+  }
   return copied;
 }
 
 async function writeIndexes(repo: Repository, index: CompactIndex, plan: PrunePlan, newPacks: Id[], step: (s: PruneStep) => Promise<void>): Promise<Id[]> {
-  const maxBlobs = repo.version === 1 ? INDEX_MAX_BLOBS_V1 : INDEX_MAX_BLOBS_V2;
+  const maxBlobs = INDEX_MAX_BLOBS;
   const supersedes = [...index.indexIds];
   const { start, order } = index.byPack();
   const newSet = new Set(newPacks);

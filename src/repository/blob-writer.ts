@@ -64,17 +64,19 @@ const PACK_SLACK = 8 * 1024 * 1024 + 64 * 1024;
 
 /*
  * Why the seal kernel (libuv thread pool) and not worker threads, measured on this project's
- * 2-core test machine (node native/bench-seal.mjs all 256: 1 MiB blobs, half random, half log
- * text, plus small blobs; zstd -3, SHA-256 included; best of repeated runs on a loaded machine):
+ * 2-core test VM (node native/bench-seal.mjs, 268 MB: 1 MiB blobs, half random, half log text,
+ * plus small blobs; zstd -3 with the sample test, SHA-256 included; three runs each, machine
+ * otherwise loaded, so CPU seconds are the robust figure):
  *
- *                                     MB per CPU-second   peak RSS above start
- *   worker_threads (previous path)          166–173            +148–154 MiB
- *   addon seal() on the thread pool         233–234             +46–47 MiB
+ *                                          MB per CPU-second   MB per wall-second   peak RSS above start
+ *   worker_threads, previous TS path              158–204             178–253             +141–160 MiB
+ *   addon seal() on the libuv thread pool         237–264             287–341              +43–44 MiB
  *
  * The worker path pays for two extra V8 isolates (≈ 50 MiB each), a copy of every chunk to make
  * it transferable, the main-thread SHA-256 and message passing; the kernel reads the caller's
- * buffer in place and hashes, compresses, encrypts and authenticates in one pass on a pool
- * thread. The worker path stays as the fallback when the addon (or its zstd) is missing.
+ * buffer in place, hashes, compresses, encrypts and authenticates in one pass on a pool thread and
+ * writes into a recycled destination. The worker path stays as the fallback when the addon (or
+ * its zstd) is missing, running the TypeScript kernel (src/native/fallback/seal.ts).
  */
 
 /**

@@ -13,8 +13,13 @@ export interface SealResult {
   uncompressedLength: number;
 }
 
-/** Compresses (when asked and when that makes the blob smaller) and encrypts one blob. */
+/**
+ * Compresses (when asked and when that makes the blob smaller) and encrypts one blob. The result
+ * is a view of a fresh ArrayBuffer of its own (data.length + 32 bytes), so that a worker can
+ * transfer it instead of copying it (memory the addon allocates itself cannot be transferred).
+ */
 export function sealBlob(key: SealKey, data: Uint8Array, compress: boolean, level: number): SealResult {
-  const r = native.sealSync(key, data, { compress, level });
+  const out = Buffer.allocUnsafeSlow(data.length + 32);
+  const r = native.sealSync(key, data, { compress, level, out });
   return { sealed: r.sealed, uncompressedLength: r.uncompressedLength };
 }

@@ -18,9 +18,9 @@ export interface SealWorkerData {
 const wd = workerData as SealWorkerData;
 const key = native.sealKey(wd.encrypt, wd.macK, wd.macR);
 
-/** True when the view covers its whole ArrayBuffer, so the buffer can be transferred, not copied. */
+/** True when the view starts its own ArrayBuffer (sealBlob's output), so the buffer can be transferred, not copied. */
 function transferable(b: Uint8Array): boolean {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
+  return b.byteOffset === 0 && b.buffer instanceof ArrayBuffer;
 }
 
 parentPort!.on('message', (m: { id: number; req: SealRequest }) => {

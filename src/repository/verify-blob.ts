@@ -7,6 +7,7 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { CairnError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { ZstdStreamDecoder } from '../format/zstd-stream.js';
+import { Semaphore } from '../core/semaphore.js';
 import { kernelConcurrency, native } from '../native/index.js';
 import type { SealKey } from '../native/api.js';
 import type { BlobLocation } from './master-index.js';
@@ -16,7 +17,7 @@ const SLICE = 256 * 1024;
 /** Below this, a thread-pool round trip costs more than verifying on the calling thread. */
 const SYNC_LIMIT = 128 * 1024;
 /** Scratch buffers kept for the native kernel's plaintext output. */
-const MAX_SPARE = 4;
+const MAX_SPARE = 3;
 
 const REASONS: Record<string, string> = {
   short: 'too short to be encrypted data',
@@ -33,6 +34,8 @@ export class BlobVerifier {
   private readonly spare: Buffer[] = [];
   /** How many verifyAsync calls are worth having in flight (the native kernels' thread-pool slots). */
   readonly parallelism: number;
+  /** Bounds the scratch buffers in use across all callers. */
+  private readonly slots: Semaphore;
 
   constructor(private readonly repo: Repository) {
     this.zstd = new ZstdStreamDecoder((chunk) => {
@@ -43,6 +46,7 @@ export class BlobVerifier {
       this.key = native.sealKey(k.encrypt, k.macK, k.macR);
     }
     this.parallelism = this.key ? kernelConcurrency() : 1;
+    this.slots = new Semaphore(this.parallelism);
   }
 
   /**
@@ -53,10 +57,12 @@ export class BlobVerifier {
   async verifyAsync(id: Id, loc: BlobLocation, sealed: Uint8Array): Promise<void> {
     if (!this.key || sealed.length < 32) return this.verify(id, loc, sealed);
     const size = loc.uncompressedLength || sealed.length - 32;
+    const small = size < SYNC_LIMIT;
+    if (!small) await this.slots.acquire();
     const out = this.take(size);
     try {
       const o = { uncompressedLength: loc.uncompressedLength ?? 0, maxSize: size, id, out };
-      if (size < SYNC_LIMIT) native.openSync(this.key, sealed, o);
+      if (small) native.openSync(this.key, sealed, o);
       else await native.open(this.key, sealed, o);
     } catch (e) {
       const what = `${loc.type} blob ${id} in pack ${loc.packId}`;
@@ -64,6 +70,7 @@ export class BlobVerifier {
       throw new CairnError('CORRUPT', `${what}: ${reason ?? (e as Error).message}`, { object: what, cause: e });
     } finally {
       if (this.spare.length < MAX_SPARE) this.spare.push(out);
+      if (!small) this.slots.release();
     }
   }
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { CairnError } from '../../core/errors.js';
 import { openRepository, parseMaxUnused, parseSize, pruneRepository, type PruneOptions, type PruneResult, type PruneStats } from '../../engine/index.js';
-import { err, formatBytes, out, parseDuration, repoAccess, withInterrupt, type GlobalOptions } from '../context.js';
+import { formatBytes, out, parseDuration, repoAccess, withInterrupt, type GlobalOptions } from '../context.js';
 
 export interface PruneFlags {
   maxUnused: string;
@@ -112,7 +112,7 @@ export function printPruneResult(r: PruneResult, gopts: GlobalOptions): void {
   if (gopts.quiet) return;
   printPruneStats(r.stats, gopts.verbose ?? 0);
   if (r.dryRun) {
-    if ((gopts.verbose ?? 0) > 1) {
+    if ((gopts.verbose ?? 0) > 0) {
       if (r.unreferencedPacks.length) out(`would have removed the following unreferenced packs:\n${r.unreferencedPacks.join('\n')}\n`);
       out(`would have repacked and removed the following packs:\n${r.repackedPacks.join('\n')}\n`);
       out(`would have removed the following no longer used packs:\n${r.removedPacks.join('\n')}\n`);
