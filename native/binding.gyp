@@ -20,8 +20,10 @@
         "src/addon.c",
         "src/poly1305.c",
         "src/rabin.c",
+        "src/statbatch.c",
         "src/sys.c",
-        "src/util.c"
+        "src/util.c",
+        "src/writefile.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       # -O3, but no -march: the image may run on any x86_64 or arm64 CPU.

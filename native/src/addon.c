@@ -1,7 +1,8 @@
 /*
  * cairn_native: N-API (C) entry points. Kernels: poly1305, rabin (a RabinKernel class with
  * findCut), and — when built with zstd — the blob kernels (jobs.c: sealKey, seal, open, sha256);
- * system calls in sys.c. Contracts: native/README.md and src/native/api.ts.
+ * system calls in sys.c; the restorer's per-file jobs restoreFile/finishFile in writefile.c.
+ * Contracts: native/README.md and src/native/api.ts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,10 @@
 
 #include "poly1305.h"
 #include "rabin.h"
+#include "statbatch.h"
 #include "sys.h"
 #include "util.h"
+#include "writefile.h"
 #ifdef CAIRN_HAVE_ZSTD
 #include <openssl/crypto.h>
 
@@ -186,6 +189,9 @@ NAPI_MODULE_INIT() {
       {"mknod", NULL, cairn_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mkfifo", NULL, cairn_mkfifo, NULL, NULL, NULL, napi_enumerable, NULL},
       {"utimens", NULL, cairn_utimens, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lstatBatch", NULL, cairn_js_lstat_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"restoreFile", NULL, cairn_js_restore_file, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"finishFile", NULL, cairn_js_finish_file, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {
     cairn_napi_failed(env);
@@ -201,8 +207,10 @@ NAPI_MODULE_INIT() {
       {"sealSync", NULL, cairn_js_seal_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, cairn_js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openSync", NULL, cairn_js_open_sync, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openBatch", NULL, cairn_js_open_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sha256", NULL, cairn_js_sha256, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readFile", NULL, cairn_js_read_file, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"readFileBatch", NULL, cairn_js_read_file_batch, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof blob_props / sizeof blob_props[0], blob_props) != napi_ok ||
       napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &info) != napi_ok ||

@@ -5,5 +5,6 @@
 #include <node_api.h>
 
 napi_value cairn_js_read_file(napi_env env, napi_callback_info info);
+napi_value cairn_js_read_file_batch(napi_env env, napi_callback_info info);
 
 #endif

@@ -199,7 +199,7 @@ done:
 }
 
 /* Nanoseconds since the epoch → timespec with 0 <= tv_nsec < 10^9 (floor division). */
-static struct timespec to_timespec(int64_t ns) {
+struct timespec cairn_ns_to_timespec(int64_t ns) {
   int64_t sec = ns / 1000000000, rem = ns % 1000000000;
   if (rem < 0) {
     rem += 1000000000;
@@ -222,7 +222,7 @@ napi_value cairn_utimens(napi_env env, napi_callback_info info) {
       !cairn_get_bool(env, argv[3], "nofollow", &nofollow)) {
     goto done;
   }
-  struct timespec ts[2] = {to_timespec(atime), to_timespec(mtime)};
+  struct timespec ts[2] = {cairn_ns_to_timespec(atime), cairn_ns_to_timespec(mtime)};
   if (utimensat(AT_FDCWD, path, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0) != 0) {
     cairn_throw_errno(env, errno, "utimensat", path);
     goto done;
@@ -232,3 +232,7 @@ done:
   free(path);
   return result;
 }
+
+/* The growing-buffer xattr helpers above, for the batch kernels (statbatch.c). */
+ssize_t cairn_xattr_list(const char *path, char **buf, size_t *cap) { return list_names(path, buf, cap); }
+ssize_t cairn_xattr_get(const char *path, const char *name, char **buf, size_t *cap) { return get_value(path, name, buf, cap); }

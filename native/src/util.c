@@ -221,3 +221,16 @@ napi_value cairn_errno_error(napi_env env, int err, const char *syscall, const c
   free(msg);
   return ok ? error : NULL;
 }
+
+napi_value cairn_coded_error(napi_env env, const char *code, const char *text, const char *path) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", path, text);
+  napi_value jcode, jmsg, err, jpath;
+  if (napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &jcode) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok || napi_create_error(env, jcode, jmsg, &err) != napi_ok ||
+      napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &jpath) != napi_ok ||
+      napi_set_named_property(env, err, "path", jpath) != napi_ok) {
+    return NULL;
+  }
+  return err;
+}

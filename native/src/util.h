@@ -51,6 +51,12 @@ int cairn_throw_errno(napi_env env, int err, const char *syscall, const char *pa
 /* The same Error, created and returned instead of thrown (for rejecting promises); NULL on failure. */
 napi_value cairn_errno_error(napi_env env, int err, const char *syscall, const char *path);
 
+/*
+ * An Error with a cairn code ("ERR_CAIRN_…"), message "<path>: <text>" and .path, created and
+ * returned (for rejecting promises); NULL on failure.
+ */
+napi_value cairn_coded_error(napi_env env, const char *code, const char *text, const char *path);
+
 /* Name of an errno value ("ENOENT"), or "UNKNOWN". */
 const char *cairn_errno_name(int err);
 

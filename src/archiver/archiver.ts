@@ -26,6 +26,14 @@ import { nodeFromMeta, unchanged } from './node.js';
 const SMALL_FILE_MAX = 1024 * 1024;
 /** Files larger than SMALL_FILE_MAX read at once (see readLargeFile). */
 const LARGE_FILES = 2;
+/**
+ * Files up to this size are "tiny": many are read at once (TINY_FILES, outside the fileConcurrency
+ * limit), so that their reads and seals share thread-pool jobs (native readFile coalesces the
+ * calls of one event-loop turn); their buffers come from a pool of their own. Memory: at most
+ * TINY_FILES × 2 × TINY_FILE_MAX (read + sealed copy), 8 MiB.
+ */
+const TINY_FILE_MAX = 64 * 1024;
+const TINY_FILES = 64;
 
 /** The errors openForRead reports, from a readFile() failure (read errors stay raw, as from readBlocks). */
 function openError(e: unknown, shown: string): unknown {
@@ -139,10 +147,15 @@ interface Prefetched {
   excluded: boolean;
   meta?: Promise<FsEntryMeta>;
   prevTree?: Promise<Prev | undefined>;
+  /** A directory's sorted names, read as soon as its metadata shows it is one. */
+  listing?: Promise<Buffer[] | undefined>;
 }
 
-/** Entries of a directory whose lookups run ahead of the walk. */
-const META_AHEAD = 32;
+/**
+ * Entries of a directory whose lookups run ahead of the walk: their metadata (batched into one
+ * thread-pool job per event-loop turn, see fs/meta.ts) and, for directories, their listing.
+ */
+const META_AHEAD = 128;
 
 /** Work started by the walk: `done` settles when the entry (and everything below it) is stored. */
 interface Pending<T> {
@@ -176,7 +189,10 @@ export class Archiver {
   /** Large files (streamed) read at once. */
   private readonly largeFiles = new Semaphore(LARGE_FILES);
   /** Read buffers, recycled across files (see chunk-reader.ts). */
-  private readonly readPool = new BufferPool(12 * 1024 * 1024);
+  private readonly readPool = new BufferPool(LARGE_FILES * 12 * 1024 * 1024);
+  /** Buffers of tiny files (their own pool: one large read buffer would crowd them out of readPool). */
+  private readonly tinyPool = new BufferPool(4 * 1024 * 1024, 4 * 1024);
+  private readonly tinyFiles = new Semaphore(TINY_FILES);
 
   constructor(private readonly repo: ArchiverRepo, private readonly opts: ArchiveOptions) {
     this.files = new Semaphore(opts.fileConcurrency ?? 4);
@@ -324,7 +340,9 @@ export class Archiver {
     const meta = readMeta(p, { xattrs: this.opts.xattrs ?? true });
     meta.catch(() => undefined); // handled when the entry's turn comes
     const prevTree = prev?.type === 'dir' && prev.subtree ? this.loadPrev(prev.subtree) : undefined;
-    return { ps, excluded: false, meta, prevTree };
+    const listing = meta.then((m) => (m.type === 'dir' ? readDirSorted(p) : undefined));
+    listing.catch(() => undefined); // handled when the directory's turn comes
+    return { ps, excluded: false, meta, prevTree, listing };
   }
 
   /** startEntry for the entries of one directory, in order, with lookups started META_AHEAD entries ahead. */
@@ -367,7 +385,7 @@ export class Archiver {
     const node = nodeFromMeta(name, meta, this.opts);
     if (meta.type === 'dir') {
       const crosses = this.opts.oneFileSystem && parentDev !== undefined && meta.dev !== parentDev;
-      const sub = await this.walkDir(p, meta, crosses ? undefined : await (pre.prevTree ?? this.loadPrev(undefined)), crosses);
+      const sub = await this.walkDir(p, meta, crosses ? undefined : await (pre.prevTree ?? this.loadPrev(undefined)), crosses, pre.listing);
       return { done: sub.done.then((id) => this.finishDir(node, id, prev)) };
     }
     if (meta.type !== 'file') {
@@ -375,16 +393,23 @@ export class Archiver {
       return { done: Promise.resolve(node) };
     }
     if (meta.xattrError) this.reporter.itemError?.(ps, new Error(`extended attributes not saved: ${meta.xattrError}`));
-    await this.files.acquire();
-    return { done: this.archiveFile(p, ps, node, meta, prev).finally(() => this.files.release()) };
+    const limit = meta.size <= TINY_FILE_MAX ? this.tinyFiles : this.files;
+    await limit.acquire();
+    return { done: this.archiveFile(p, ps, node, meta, prev).finally(() => limit.release()) };
   }
 
-  private async walkDir(p: Buffer, meta: FsEntryMeta, prev: Prev | undefined, skipContents: boolean | undefined): Promise<Pending<Id>> {
+  private async walkDir(
+    p: Buffer,
+    meta: FsEntryMeta,
+    prev: Prev | undefined,
+    skipContents: boolean | undefined,
+    listing?: Promise<Buffer[] | undefined>,
+  ): Promise<Pending<Id>> {
     const jobs: Array<Promise<TreeNode | undefined>> = [];
     if (!skipContents) {
       let names: Buffer[];
       try {
-        names = await readDirSorted(p);
+        names = (await listing) ?? (await readDirSorted(p));
       } catch (e) {
         this.itemError(p.toString('utf8'), fsError(e, p.toString('utf8'), 'read directory'));
         names = [];
@@ -457,16 +482,17 @@ export class Archiver {
    * buffer (the caller streams it then). Errors as openForRead/readBlocks report them.
    */
   private async readSmallFile(p: Buffer, meta: FsEntryMeta): Promise<Id[] | undefined> {
-    const out = this.readPool.take(meta.size + 1);
+    const pool = meta.size <= TINY_FILE_MAX ? this.tinyPool : this.readPool;
+    const out = pool.take(meta.size + 1);
     const oneChunk = meta.size <= this.opts.chunker.params.minSize;
     // A file that is one chunk is usually new data: seal it in the same job (wasted only when the
     // blob turns out to be known already).
     const sp = oneChunk ? this.repo.sealParams?.() : undefined;
-    const sealOut = sp ? this.readPool.take(meta.size + 1 + 32) : undefined;
+    const sealOut = sp ? pool.take(meta.size + 1 + 32) : undefined;
     const seal = sp && sealOut ? { ...sp, out: sealOut } : undefined;
     const giveBack = () => {
-      this.readPool.give(out);
-      if (sealOut) this.readPool.give(sealOut);
+      pool.give(out);
+      if (sealOut) pool.give(sealOut);
     };
     let r;
     try {
@@ -497,6 +523,14 @@ export class Archiver {
     }
     // The job sealed the whole file: usable when the file is exactly one chunk.
     const sealed = chunks.length === 1 ? r.sealed : undefined;
+    if (sealed !== undefined && r.id !== undefined) {
+      // Hashed and sealed already, its memory bounded by the caller's limit: no chunk slot needed.
+      try {
+        return [await this.storeChunk(chunks[0]!, r.id, sealed)];
+      } finally {
+        done();
+      }
+    }
     const ids: Id[] = new Array<Id>(chunks.length);
     const saves: Promise<void>[] = [];
     let failure: unknown;

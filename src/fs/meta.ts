@@ -6,7 +6,9 @@
 import { promises as fsp, readFileSync, statSync, constants as C, type BigIntStats } from 'node:fs';
 import os from 'node:os';
 import { CairnError, errnoCode, errorMessage, fsError } from '../core/errors.js';
+import { Coalescer } from '../core/coalesce.js';
 import { native } from '../native/index.js';
+import { LSTAT_STRIDE, type LstatBatchResult } from '../native/api.js';
 import { withNativePath } from './native-path.js';
 import { displayPath, toPathBuffer } from './path.js';
 
@@ -126,9 +128,29 @@ export async function readXattrs(path: Buffer | string, isDir = false): Promise<
 /**
  * lstat + readlink + xattrs of one entry. Never follows a final symlink. xattrs are collected when
  * `opts.xattrs` is set, except for symlinks (restic does not collect them there); a failure to
- * read them does not fail the call (see FsEntryMeta.xattrError).
+ * read them does not fail the call (see FsEntryMeta.xattrError). With the addon, the lookups made
+ * during one turn of the event loop share one thread-pool job (native lstatBatch); the result is
+ * the same as readMetaSingle's.
  */
 export async function readMeta(path: Buffer | string, opts: { xattrs: boolean }): Promise<FsEntryMeta> {
+  const batcher = opts.xattrs ? metaBatchers.withXattrs : metaBatchers.plain;
+  if (batcher === undefined) return readMetaSingle(path, opts);
+  const p = toPathBuffer(path);
+  try {
+    return await batcher.submit(p);
+  } catch (e) {
+    // a path beyond PATH_MAX: the single-entry path knows how to address it
+    if (errnoCode(e) === 'ENAMETOOLONG') return readMetaSingle(p, opts);
+    throw e;
+  }
+}
+
+/**
+ * lstat + readlink + xattrs of one entry, one call at a time (the fallback of readMeta). Never follows a final symlink. xattrs are collected when
+ * `opts.xattrs` is set, except for symlinks (restic does not collect them there); a failure to
+ * read them does not fail the call (see FsEntryMeta.xattrError).
+ */
+export async function readMetaSingle(path: Buffer | string, opts: { xattrs: boolean }): Promise<FsEntryMeta> {
   const p = toPathBuffer(path);
   let st: BigIntStats;
   try {
@@ -153,6 +175,76 @@ export async function readMeta(path: Buffer | string, opts: { xattrs: boolean })
   }
   return metaFromStats(st, extra, p);
 }
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
+
+/** A Node-style fs error for an errno the batch kernel reported. */
+function errnoError(errno: number, syscall: string, p: Buffer): NodeJS.ErrnoException {
+  const code = ERRNO_NAMES.get(errno) ?? 'UNKNOWN';
+  return Object.assign(new Error(`${code}: ${syscall} failed, ${syscall} '${displayPath(p)}'`), { code, errno: -errno, syscall, path: displayPath(p) });
+}
+
+/** FsEntryMeta (or the error readMetaSingle would throw) of entry i of a batch result. */
+function metaFromBatch(r: LstatBatchResult, i: number, p: Buffer, xattrsAsked: boolean): FsEntryMeta | Error {
+  const v = r.nums;
+  const o = i * LSTAT_STRIDE;
+  const x = r.extra[i];
+  const errno = Number(v[o]);
+  if (errno !== 0) {
+    const syscall = typeof x === 'string' ? x : 'lstat';
+    return fsError(errnoError(errno, syscall, p), displayPath(p), syscall);
+  }
+  const mode = Number(v[o + 1]);
+  const type = typeOfMode(mode);
+  if (type === undefined) {
+    return new CairnError('UNSUPPORTED', `${displayPath(p)}: unknown file type (st_mode 0${mode.toString(8)})`, { object: displayPath(p) });
+  }
+  const m: FsEntryMeta = {
+    type,
+    mode,
+    uid: Number(v[o + 2]),
+    gid: Number(v[o + 3]),
+    inode: BigInt.asUintN(64, v[o + 4]!),
+    dev: BigInt.asUintN(64, v[o + 5]!),
+    rdev: BigInt.asUintN(64, v[o + 6]!),
+    nlink: Number(v[o + 7]),
+    size: Number(v[o + 8]),
+    atimeNs: v[o + 9]!,
+    mtimeNs: v[o + 10]!,
+    ctimeNs: v[o + 11]!,
+  };
+  if (type === 'symlink') {
+    m.linkTarget = Array.isArray(x) && x[0] !== undefined ? x[0] : Buffer.alloc(0);
+  } else if (xattrsAsked) {
+    const list = Array.isArray(x) ? x[1] : undefined;
+    const xattrs: FsXattr[] = [];
+    if (list !== undefined) for (let k = 0; k + 1 < list.length; k += 2) xattrs.push({ name: list[k] as string, value: list[k + 1] as Buffer });
+    if (Array.isArray(x) && x[2] !== undefined) {
+      const code = x[2];
+      const syscall = x[3] ?? 'llistxattr';
+      const errnoValue = (os.constants.errno as Record<string, number>)[code] ?? 0;
+      m.xattrError = `reading extended attributes of ${displayPath(p)}: ${errnoError(errnoValue, syscall, p).message}`;
+    } else {
+      m.xattrs = xattrs;
+    }
+  }
+  return m;
+}
+
+function metaBatcher(xattrs: boolean): Coalescer<Buffer, FsEntryMeta> | undefined {
+  const batch = native.lstatBatch;
+  if (batch === undefined) return undefined;
+  return new Coalescer<Buffer, FsEntryMeta>(
+    async (paths) => {
+      const r = await batch(paths, xattrs);
+      return paths.map((p, i) => metaFromBatch(r, i, p, xattrs));
+    },
+    // lookups are short: few jobs, large batches
+    { maxBatch: 256, lanes: 1 },
+  );
+}
+
+const metaBatchers = { withXattrs: metaBatcher(true), plain: metaBatcher(false) };
 
 // ---------------------------------------------------------------------------------------------
 // User and group names (restic uses the system user database: /etc/passwd and /etc/group).

@@ -7,13 +7,16 @@
  * syntactically, and every existing parent component is lstat()ed and must be a real directory
  * (never a symlink), so nothing is ever written outside the target. Final components are created
  * or opened with O_NOFOLLOW / O_EXCL semantics, so an existing symlink at the final name is
- * replaced (when overwriting) or refused, never followed.
+ * replaced (when overwriting) or refused, never followed. Regular files get their metadata
+ * through the descriptor that wrote them (writeWholeFile, finishFile: one thread-pool job each,
+ * see native/README.md "restoreFile"), other entries by path without following a final symlink
+ * (applyMeta).
  * (Concurrent modification of the target by another process while restoring is out of scope.)
  */
 import { promises as fsp, constants as C, type BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { CairnError, errnoCode, errorMessage, fsError } from '../core/errors.js';
-import { native } from '../native/index.js';
+import { native, type FileMeta, type FileMetaWarning } from '../native/index.js';
 import { type FsEntryType, type FsXattr, typeOfMode } from './meta.js';
 import { createViaNativePath, withNativePath } from './native-path.js';
 import { displayPath, isAbsolutePath, joinPath, toPathBuffer } from './path.js';
@@ -38,6 +41,11 @@ export interface RestoreMeta {
 export interface ApplyMetaOptions {
   /** Restore ownership (lchown). When false ownership is left as created. */
   chown: boolean;
+}
+
+export interface WriteFileOptions extends CreateOptions, ApplyMetaOptions {
+  /** Leave all-zero 4 KiB blocks of the data as holes (`--sparse`). */
+  sparse?: boolean;
 }
 
 /** An entry already exists at a final name and overwriting was not requested. */
@@ -303,6 +311,68 @@ export class RestoreTarget {
     return h;
   }
 
+  /**
+   * Writes the regular file `rel` with exactly `data` (null: empty) and applies its metadata, in
+   * one thread-pool job in the common case (native.restoreFile): the file is created with O_EXCL
+   * and O_NOFOLLOW, written, and gets owner (opts.chown; permission problems become warnings, as
+   * in applyMeta), mode & 0o7777 (after the owner, which clears setuid/setgid), extended
+   * attributes (failures become warnings) and nanosecond times through its descriptor. Parents
+   * are checked (and created) as for createFile. When something exists at the name, the outcome
+   * is createFile's: without overwrite EntryExistsError; with overwrite a single-linked regular
+   * file is reused (truncated — the kernel re-checks type and link count on the descriptor before
+   * truncating) and anything else (symlink, directory tree, FIFO, device, hard-linked file) is
+   * removed first, never followed.
+   */
+  async writeWholeFile(rel: Buffer[], data: Uint8Array | null, m: RestoreMeta, opts: WriteFileOptions): Promise<{ warnings: string[] }> {
+    if (m.type !== 'file') throw new CairnError('INVALID_ARGUMENT', `writeWholeFile restores regular files, not ${m.type}`);
+    if (rel.length === 0) throw new CairnError('INVALID_ARGUMENT', 'cannot create the restore target root itself');
+    const abs = this.join(rel);
+    await this.ensureRoot();
+    await this.walk(rel, rel.length - 1, { create: true, replace: false }); // memoized: usually no I/O
+    const shown = displayPath(abs);
+    const meta = fileMeta(m, opts);
+    const sparse = opts.sparse === true;
+    // First try creating (O_EXCL): what a restore into an empty target always does, with no lstat.
+    let truncate = false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await native.restoreFile(abs, data, { ...meta, truncate, sparse });
+        return { warnings: metaWarnings(r.warnings, shown, m) };
+      } catch (e) {
+        const code = errnoCode(e);
+        const occupied =
+          code === 'EEXIST' || code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR' || code === NOT_REGULAR || code === LINKED;
+        if (occupied && opts.overwrite && attempt < 3) {
+          // Something is (or appeared) at the name: decide as createFile does.
+          const { kept } = await this.prepare(rel, opts, (st) => st.isFile() && st.nlink === 1n);
+          truncate = kept !== undefined;
+          continue;
+        }
+        if (code === 'EEXIST') throw new EntryExistsError(shown);
+        if (code === 'ELOOP') throw unsafe(`${shown} is a symlink`, rel);
+        throw fsError(e, shown, syscallWhat(e, 'restoring'));
+      }
+    }
+  }
+
+  /**
+   * Applies a regular file's metadata through an open handle of it (from createFile/openFile), in
+   * applyMeta's order and with its warnings, in one thread-pool job (native.finishFile): for files
+   * written in several pieces, right before the handle is closed. The descriptor is the file this
+   * restore created, whatever has happened to its name, so no path is looked up. No write may be
+   * in flight on the handle.
+   */
+  async finishFile(handle: FileHandle, rel: Buffer[], m: RestoreMeta, opts: ApplyMetaOptions): Promise<{ warnings: string[] }> {
+    if (m.type !== 'file') throw new CairnError('INVALID_ARGUMENT', `finishFile restores regular files, not ${m.type}`);
+    const shown = displayPath(this.join(rel));
+    try {
+      const r = await native.finishFile(handle.fd, fileMeta(m, opts));
+      return { warnings: metaWarnings(r.warnings, shown, m) };
+    } catch (e) {
+      throw fsError(e, shown, syscallWhat(e, 'setting metadata of'));
+    }
+  }
+
   /** Creates a symlink pointing at `target` (bytes, stored verbatim, never resolved). */
   async createSymlink(rel: Buffer[], target: Buffer, opts: CreateOptions = { overwrite: false }): Promise<void> {
     if (target.length === 0 || target.includes(0)) {
@@ -438,6 +508,38 @@ export class RestoreTarget {
     );
     return { warnings };
   }
+}
+
+/** Codes of native.restoreFile when the name holds something other than a fresh regular file. */
+const NOT_REGULAR = 'ERR_CAIRN_NOT_REGULAR';
+const LINKED = 'ERR_CAIRN_LINKED';
+
+function fileMeta(m: RestoreMeta, opts: ApplyMetaOptions): FileMeta {
+  const meta: FileMeta = { mode: m.mode, atimeNs: m.atimeNs, mtimeNs: m.mtimeNs };
+  if (opts.chown) meta.owner = { uid: m.uid, gid: m.gid };
+  if (m.xattrs !== undefined && m.xattrs.length > 0) meta.xattrs = m.xattrs;
+  return meta;
+}
+
+/** The warnings of restoreFile/finishFile as applyMeta words them. */
+function metaWarnings(ws: FileMetaWarning[], shown: string, m: RestoreMeta): string[] {
+  if (ws.length === 0) return [];
+  const euid = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+  return ws.map((w) =>
+    w.syscall === 'fchown'
+      ? lchownWarning(w, shown, m.uid, m.gid, euid)
+      : `${shown}: cannot restore extended attribute ${w.name ?? '?'}: ${w.code} (fsetxattr)`,
+  );
+}
+
+/** What a failed step of restoreFile/finishFile was doing, for fsError's message. */
+function syscallWhat(e: unknown, dflt: string): string {
+  const sc = (e as { syscall?: unknown } | null)?.syscall;
+  if (sc === 'fchown') return 'lchown';
+  if (sc === 'fchmod') return 'chmod';
+  if (sc === 'futimens') return 'setting times of';
+  if (sc === 'open') return 'create';
+  return dflt;
 }
 
 /**

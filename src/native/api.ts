@@ -118,6 +118,65 @@ export interface ReadFileResult {
   sealed?: SealedBlob;
 }
 
+/** Metadata restoreFile()/finishFile() apply to a regular file through its descriptor. */
+export interface FileMeta {
+  /** st_mode; exactly mode & 0o7777 (permissions, setuid, setgid, sticky) is applied with fchmod. */
+  mode: number;
+  /** When given, fchown(uid, gid) first (0 ≤ ids ≤ 2^32−1); EPERM/EACCES/EINVAL become warnings. */
+  owner?: { uid: number; gid: number };
+  /** Nanoseconds since the epoch (int64), set last with futimens. */
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  /** Set with fsetxattr (create or replace), in this order; failures become warnings. */
+  xattrs?: ReadonlyArray<{ name: string; value: Uint8Array }>;
+}
+
+export interface RestoreFileOptions extends FileMeta {
+  /**
+   * false: create the file (O_EXCL; an existing entry fails with EEXIST). true: an existing entry
+   * is reused only when it is a regular file with exactly one link (else ERR_CAIRN_NOT_REGULAR /
+   * ERR_CAIRN_LINKED, before anything is written) and then truncated; a missing one is created.
+   */
+  truncate: boolean;
+  /** Skip all-zero 4 KiB blocks (aligned to file offsets) so they stay holes; the size is set with ftruncate. */
+  sparse?: boolean;
+}
+
+/** A metadata step that failed without failing the call. */
+export interface FileMetaWarning {
+  /** 'fchown' (EPERM, EACCES or EINVAL only) or 'fsetxattr' (any errno). */
+  syscall: 'fchown' | 'fsetxattr';
+  /** errno name as in system call errors ('EPERM', 'ENOTSUP', …). */
+  code: string;
+  /** −errno. */
+  errno: number;
+  /** The attribute, for 'fsetxattr'. */
+  name?: string;
+}
+
+export interface FileMetaResult {
+  warnings: FileMetaWarning[];
+}
+
+/** The restorer's per-file jobs (see native/README.md, "restoreFile" and "finishFile"). */
+export interface FileKernels {
+  /**
+   * Writes a whole regular file and its metadata in one thread-pool job: open(O_WRONLY | O_CREAT |
+   * O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (truncate ? 0 : O_EXCL), 0600), fstat (regular file; with
+   * truncate also exactly one link, then ftruncate 0), write all of data (null: none) at offset 0,
+   * fchown, fchmod, fsetxattr…, futimens, close. Errors are Node-style (.code, .errno, .syscall
+   * 'open' | 'fstat' | 'ftruncate' | 'write' | 'fchown' | 'fchmod' | 'futimens' | 'close', .path) or
+   * coded (ERR_CAIRN_NOT_REGULAR, ERR_CAIRN_LINKED). `data` must be left alone until the promise settles.
+   */
+  restoreFile(path: NativePath, data: Uint8Array | null, opts: RestoreFileOptions): Promise<FileMetaResult>;
+  /**
+   * fchown, fchmod, fsetxattr…, futimens on an open descriptor (a file written in several pieces),
+   * in one job. Errors as restoreFile's (without .path). The descriptor must stay open, and no write
+   * to it be in flight, until the promise settles.
+   */
+  finishFile(fd: number, meta: FileMeta): Promise<FileMetaResult>;
+}
+
 /** The blob kernels (see native/README.md, "Blob kernels"). */
 export interface BlobKernels {
   /** 'native' when the addon runs them (off the JavaScript thread), else 'fallback'. */
@@ -156,9 +215,32 @@ export interface BlobKernels {
   readFile(path: NativePath, out: Uint8Array, opts?: ReadFileOptions): Promise<ReadFileResult>;
 }
 
-export interface NativeApi extends BlobKernels {
+/**
+ * lstatBatch's packed result: `nums` holds LSTAT_STRIDE values per path — [errno (0: success),
+ * st_mode, st_uid, st_gid, st_ino, st_dev, st_rdev, st_nlink, st_size, atime ns, mtime ns,
+ * ctime ns] (ino/dev/rdev as the bits of the unsigned values) — and `extra[i]` is, for a failed
+ * path, the failed call's name ('lstat' | 'readlink'); for a symlink, an entry with xattrs or an
+ * xattr failure, [linkTarget?: Buffer, xattrs?: flat [name, value, ...], xattrErrorCode?,
+ * xattrSyscall?]; else undefined.
+ */
+export interface LstatBatchResult {
+  nums: BigInt64Array;
+  extra: Array<string | [Buffer | undefined, Array<string | Buffer> | undefined, string | undefined, string | undefined] | undefined>;
+}
+
+export const LSTAT_STRIDE = 12;
+
+export interface NativeApi extends BlobKernels, FileKernels {
   /** 'native' for the addon, 'fallback' for the TypeScript implementation. */
   readonly kind: 'native' | 'fallback';
+
+  /**
+   * Addon only (absent in the fallback, whose callers use per-entry calls): lstat of each path, its
+   * target for a symlink (readlink), and for anything else, when `xattrs`, its extended attributes
+   * (llistxattr + lgetxattr, never following a final symlink; ENOTSUP/ENODATA mean none) — all in
+   * one thread-pool job.
+   */
+  lstatBatch?(paths: NativePath[], xattrs: boolean): Promise<LstatBatchResult>;
 
   /**
    * Poly1305 one-time authenticator (RFC 8439 §2.5): key = r (16 bytes, clamped inside) || s (16 bytes).

@@ -17,8 +17,10 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BlobKernels, NativeApi, NativePath, OpenOptions, ReadFileResult, SealedBlob, SealKey } from './api.js';
+import { Coalescer } from '../core/coalesce.js';
+import type { BlobKernels, FileKernels, FileMeta, FileMetaResult, NativeApi, NativePath, OpenOptions, ReadFileResult, SealedBlob, SealKey } from './api.js';
 import * as fallbackFs from './fallback/fs.js';
+import * as fallbackWrite from './fallback/writefile.js';
 import { poly1305 as fallbackPoly1305 } from './fallback/poly1305.js';
 import { rabin as fallbackRabin } from './fallback/rabin.js';
 import { makeBlobKernels } from './fallback/seal.js';
@@ -36,6 +38,11 @@ export type {
   SealKey,
   SealOptions,
   XattrEntry,
+  FileKernels,
+  FileMeta,
+  FileMetaResult,
+  FileMetaWarning,
+  RestoreFileOptions,
 } from './api.js';
 
 const ADDON_RELATIVE = path.join('native', 'build', 'Release', 'cairn_native.node');
@@ -65,7 +72,18 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
     level?: number,
     sealOut?: Uint8Array,
   ) => Promise<RawReadFile>;
+  /** readFile for several files in one job: each request is readFile's arguments; one outcome (result or Error) each. */
+  readFileBatch?: (requests: unknown[][]) => Promise<Array<RawReadFile | Error>>;
+  /** open for several blobs in one job: each request is open's arguments; one outcome (result or Error) each. */
+  openBatch?: (requests: unknown[][]) => Promise<Array<Buffer | number | Error>>;
+  lstatBatch?: NativeApi['lstatBatch'];
+  /** restoreFile(path, data, truncate, sparse, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
+  restoreFile?: (...args: RawRestoreArgs) => Promise<FileMetaResult>;
+  /** finishFile(fd, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
+  finishFile?: (fd: number, ...meta: RawMetaArgs) => Promise<FileMetaResult>;
 };
+type RawMetaArgs = [mode: number, chown: boolean, uid: number, gid: number, atimeNs: bigint, mtimeNs: bigint, xattrs: FileMeta['xattrs']];
+type RawRestoreArgs = [path: NativePath, data: Uint8Array | null, truncate: boolean, sparse: boolean, ...meta: RawMetaArgs];
 type RawSealed = Omit<SealedBlob, 'sealed'> & { sealed: Buffer | number };
 type RawReadFile = Omit<ReadFileResult, 'sealed'> & { sealedLength?: number; uncompressedLength?: number };
 const ADDON_FUNCTIONS = ['poly1305', 'rabin', 'lgetxattrs', 'lsetxattr', 'mknod', 'mkfifo', 'utimens'] as const;
@@ -158,8 +176,20 @@ function plainView(r: Buffer | number, out: Uint8Array | undefined): Buffer {
 }
 
 /** The addon's blob kernels behind the NativeApi signatures, async ones admitted through one limiter. */
-function addonBlobKernels(m: Required<Pick<AddonExports, (typeof BLOB_FUNCTIONS)[number]>>, info: string): BlobKernels {
+function addonBlobKernels(
+  m: Required<Pick<AddonExports, (typeof BLOB_FUNCTIONS)[number]>> & Pick<AddonExports, 'readFileBatch' | 'openBatch'>,
+  info: string,
+): BlobKernels {
   const slots = new Slots(kernelConcurrency());
+  const batch = m.readFileBatch;
+  // Up to 32 files per job (a few MiB with the archiver's small files), spread over as many jobs
+  // as the kernels may run at once.
+  // Blob opens of one event-loop turn (a restore opens every blob of a pack range at once) share
+  // jobs too; each batch is one kernel job for the limiter.
+  const openMany = m.openBatch;
+  const openBatcher =
+    openMany === undefined ? undefined : new Coalescer<unknown[], Buffer | number>((reqs) => slots.run(() => openMany(reqs)), { maxBatch: 64, lanes: kernelConcurrency() });
+  const readBatcher = batch === undefined ? undefined : new Coalescer<unknown[], RawReadFile>((reqs) => batch(reqs), { maxBatch: 32, lanes: kernelConcurrency() });
   return {
     blobKernels: 'native',
     blobKernelsInfo: info,
@@ -168,13 +198,18 @@ function addonBlobKernels(m: Required<Pick<AddonExports, (typeof BLOB_FUNCTIONS)
       slots.run(() => m.seal(key, data, o.compress, o.level, o.hash ?? false, o.iv, o.out)).then((r) => sealedView(r, o.out)),
     sealSync: (key, data, o) => sealedView(m.sealSync(key, data, o.compress, o.level, o.hash ?? false, o.iv, o.out), o.out),
     open: (key, sealed, o) =>
-      slots.run(() => m.open(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out)).then((r) => plainView(r, o.out)),
+      (openBatcher !== undefined
+        ? openBatcher.submit([key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out])
+        : slots.run(() => m.open(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out))
+      ).then((r) => plainView(r, o.out)),
     openSync: (key, sealed, o) => plainView(m.openSync(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out), o.out),
     sha256: (data) => slots.run(() => m.sha256(data)),
     // I/O, not CPU: not admitted through the limiter (callers bound how many files they read).
+    // Calls made in one turn of the event loop share thread-pool jobs (see core/coalesce.ts).
     readFile: (path, out, o = {}) => {
       const sl = o.seal;
-      const p = sl ? m.readFile(path, out, o.dev, o.ino, o.hash ?? false, sl.key, sl.compress, sl.level, sl.out) : m.readFile(path, out, o.dev, o.ino, o.hash ?? false);
+      const args: unknown[] = sl ? [path, out, o.dev, o.ino, o.hash ?? false, sl.key, sl.compress, sl.level, sl.out] : [path, out, o.dev, o.ino, o.hash ?? false];
+      const p = readBatcher !== undefined ? readBatcher.submit(args) : (m.readFile as (...a: unknown[]) => Promise<RawReadFile>)(...args);
       return p.then((r) => {
         const { sealedLength, uncompressedLength, ...rest } = r;
         const result: ReadFileResult = rest;
@@ -182,6 +217,26 @@ function addonBlobKernels(m: Required<Pick<AddonExports, (typeof BLOB_FUNCTIONS)
         return result;
       });
     },
+  };
+}
+
+function rawMeta(m: FileMeta): RawMetaArgs {
+  const o = m.owner;
+  return [m.mode, o !== undefined, o?.uid ?? 0, o?.gid ?? 0, m.atimeNs, m.mtimeNs, m.xattrs];
+}
+
+/**
+ * The addon's restoreFile/finishFile behind the FileKernels signatures; the fallback's when the
+ * addon predates them. I/O jobs: not admitted through the kernel limiter (callers bound them).
+ */
+function fileKernels(m: Partial<AddonExports>): FileKernels {
+  const { restoreFile, finishFile } = m;
+  if (typeof restoreFile !== 'function' || typeof finishFile !== 'function') {
+    return { restoreFile: fallbackWrite.restoreFile, finishFile: fallbackWrite.finishFile };
+  }
+  return {
+    restoreFile: (path, data, o) => restoreFile(path, data ?? null, o.truncate, o.sparse ?? false, ...rawMeta(o)),
+    finishFile: (fd, meta) => finishFile(fd, ...rawMeta(meta)),
   };
 }
 
@@ -272,6 +327,8 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
     mknod: m.mknod,
     mkfifo: m.mkfifo,
     utimens: m.utimens,
+    ...fileKernels(m),
+    ...(typeof m.lstatBatch === 'function' ? { lstatBatch: m.lstatBatch } : {}),
     ...blob,
   });
 }
@@ -288,6 +345,8 @@ export function loadFallback(): NativeApi {
     mknod: fallbackFs.mknod,
     mkfifo: fallbackFs.mkfifo,
     utimens: fallbackFs.utimens,
+    restoreFile: fallbackWrite.restoreFile,
+    finishFile: fallbackWrite.finishFile,
   });
 }
 

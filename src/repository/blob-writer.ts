@@ -101,7 +101,7 @@ export class BlobWriter {
   private readonly key: SealKey;
   private pool: WorkerPool<SealRequest, SealResult> | undefined;
   /** Destinations for sealed blobs on the kernel path: each is copied into its pack at once and given back. */
-  private readonly outPool = new BufferPool(8 * 1024 * 1024);
+  private readonly outPool = new BufferPool(16 * 1024 * 1024);
   /** Finished packs' buffers, reused once their upload is done. */
   private readonly idlePacks: Buffer[] = [];
   private unindexed: Array<{ id: Id; blobs: PackEntry[] }> = [];
@@ -274,9 +274,11 @@ export class BlobWriter {
     // The pack's name is the SHA-256 of its bytes: hashed on a pool thread when the kernel is there.
     const packId = this.sealPath === 'kernel' ? await native.sha256(data) : createHash('sha256').update(data).digest('hex');
     await this.repo.backend.save({ type: 'pack', name: packId }, data);
-    // Saved: the backend no longer needs the bytes, so the buffer can take the next pack (one idle
-    // buffer suffices: uploads finish about in the order they start).
-    if (p.buf.length === this.packSize + PACK_SLACK && this.idlePacks.length === 0) this.idlePacks.push(p.buf);
+    // Saved: the backend no longer needs the bytes, so the buffer can take the next pack. Two idle
+    // buffers cover the open pack and the one queued behind the uploads; a fresh 24 MiB buffer per
+    // pack instead would count as external memory and bring on a full garbage collection every
+    // few packs.
+    if (p.buf.length === this.packSize + PACK_SLACK && this.idlePacks.length < 2) this.idlePacks.push(p.buf);
     this.stats.packsWritten++;
     this.repo.index.addPack(packId, p.blobs);
     for (const b of p.blobs) this.pending.delete(b.type + b.id);

@@ -143,3 +143,100 @@ describe('executeRestore: content', () => {
     assert.ok(fs.readFileSync(path.join(target, 'd', 'link')).equals(contents[1]!));
   });
 });
+
+describe('executeRestore: files of one blob are written whole, with their metadata, in one job', () => {
+  /** Files of the given blob counts (0 = empty); blob `shared` is the content of two files. */
+  function mixedPlan(counts: number[], zeros = false): { plan: RestorePlan; plain: Map<string, Buffer>; contents: Buffer[] } {
+    const plan: RestorePlan = { entries: [], packs: new Map(), totalFiles: counts.length, totalBytes: 0 };
+    const plain = new Map<string, Buffer>();
+    const contents: Buffer[] = [];
+    const packId = '7'.padStart(64, '0');
+    const list: PlannedBlob[] = [];
+    plan.packs.set(packId, list);
+    plan.entries.push({ rel: [Buffer.from('m')], node: { ...fileNode('m', 0), type: 'dir', mode: 0o750 | 0x80000000, content: null }, remaining: 0 });
+    let packOff = 0;
+    let k = 1000;
+    const byId = new Map<string, PlannedBlob>();
+    counts.forEach((n, f) => {
+      const idx = plan.entries.push({ rel: [Buffer.from('m'), Buffer.from(`f${f}`)], node: fileNode(`f${f}`, 0, { mode: 0o755 | 0x00800000 /* Go's ModeSetuid */ }), remaining: 0 }) - 1;
+      const entry = plan.entries[idx]!;
+      const parts: Buffer[] = [];
+      let off = 0;
+      for (let j = 0; j < n; j++) {
+        // files 0 and 1 share their (only) blob
+        const seed = f <= 1 && n === 1 ? 1 : k++;
+        const data = zeros ? Buffer.alloc(64 * 1024) : blobOf(seed, 3000 + seed);
+        if (zeros) data.fill(seed & 0xff, 10, 20);
+        const id = createHash('sha256').update(data).digest('hex');
+        plain.set(id, data);
+        let pb = byId.get(id);
+        if (!pb) {
+          pb = { id, offset: packOff, length: data.length + 32, plainLength: data.length, targets: [] };
+          packOff += pb.length;
+          byId.set(id, pb);
+          list.push(pb);
+        }
+        pb.targets.push({ entry: idx, fileOffset: off });
+        entry.remaining++;
+        off += data.length;
+        parts.push(data);
+      }
+      entry.node.size = off;
+      plan.totalBytes += off;
+      contents.push(Buffer.concat(parts));
+    });
+    return { plan, plain, contents };
+  }
+
+  it('single-blob, shared-blob, empty and multi-blob files: contents, mode (setuid), nanosecond times', async () => {
+    const { plan, plain, contents } = mixedPlan([1, 1, 1, 0, 3, 1, 0, 2]);
+    const target = path.join(root, 'mixed');
+    // the target already holds things at some names: a file, a symlink pointing out, a directory
+    fs.mkdirSync(path.join(target, 'm', 'f5'), { recursive: true });
+    const outside = path.join(root, 'mixed-outside');
+    fs.writeFileSync(outside, 'keep');
+    fs.writeFileSync(path.join(target, 'm', 'f0'), 'old content, longer than the new one? no: shorter');
+    fs.symlinkSync(outside, path.join(target, 'm', 'f2'));
+    const s = await executeRestore(fakeRepo(plain), plan, { target, maxOpenFiles: 2 });
+    assert.equal(s.errors, 0, JSON.stringify(s));
+    assert.equal(s.files, 8);
+    assert.equal(s.bytes, plan.totalBytes);
+    assert.deepEqual(s.warnings, []);
+    for (let f = 0; f < contents.length; f++) {
+      const p = path.join(target, 'm', `f${f}`);
+      const st = fs.lstatSync(p, { bigint: true });
+      assert.ok(st.isFile(), `f${f} is a file`);
+      assert.ok(fs.readFileSync(p).equals(contents[f]!), `f${f} content`);
+      assert.equal(Number(st.mode) & 0o7777, 0o4755, `f${f} mode`);
+      assert.equal(st.mtimeNs, 1704164645123456789n, `f${f} mtime`);
+      assert.equal(st.atimeNs, 1704164645123456789n, `f${f} atime`);
+    }
+    assert.equal(fs.readFileSync(outside, 'utf8'), 'keep');
+    assert.equal(fs.statSync(path.join(target, 'm')).mode & 0o7777, 0o750);
+  });
+
+  it('--sparse: single-blob files keep holes', async () => {
+    const { plan, plain, contents } = mixedPlan([1, 1, 2], true);
+    const target = path.join(root, 'sparse');
+    const s = await executeRestore(fakeRepo(plain), plan, { target, sparse: true });
+    assert.equal(s.errors, 0, JSON.stringify(s));
+    for (let f = 0; f < contents.length; f++) {
+      const p = path.join(target, 'm', `f${f}`);
+      assert.ok(fs.readFileSync(p).equals(contents[f]!), `f${f} content`);
+      assert.ok(fs.statSync(p).blocks * 512 <= 8192 * (f === 2 ? 2 : 1), `f${f} allocated ${fs.statSync(p).blocks * 512}`);
+    }
+  });
+
+  it('without overwrite an existing file is an error of that file only', async () => {
+    const { plan, plain, contents } = mixedPlan([1, 1, 1]);
+    const target = path.join(root, 'no-overwrite');
+    fs.mkdirSync(path.join(target, 'm'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'm', 'f2'), 'mine');
+    const errors: string[] = [];
+    const s = await executeRestore(fakeRepo(plain), plan, { target, overwrite: false, reporter: { itemError: (p: string) => errors.push(p) } });
+    assert.equal(s.errors, 1);
+    assert.deepEqual(errors, ['m/f2']);
+    assert.equal(fs.readFileSync(path.join(target, 'm', 'f2'), 'utf8'), 'mine');
+    assert.ok(fs.readFileSync(path.join(target, 'm', 'f0')).equals(contents[0]!));
+  });
+});

@@ -5,7 +5,7 @@ import { nullReporter, type Reporter } from '../core/reporter.js';
 import type { TreeNode } from '../format/tree.js';
 import { parseTime } from '../format/time.js';
 import { chmodBitsFromGo, unixModeFromGo } from '../format/mode.js';
-import { RestoreTarget, writeSparse } from '../fs/restore.js';
+import { RestoreTarget, writeSparse, type RestoreMeta } from '../fs/restore.js';
 import type { FsEntryType } from '../fs/meta.js';
 import type { FileHandle } from 'node:fs/promises';
 import { Semaphore } from '../core/semaphore.js';
@@ -190,6 +190,25 @@ class OpenFiles {
     if (e !== undefined) e.users--;
   }
 
+  /**
+   * Takes entry i's handle out (when open and no write is using it), runs fn on it and closes it.
+   * False when there was no such handle (closed meanwhile: the caller falls back to paths).
+   */
+  async finish(i: number, fn: (h: FileHandle) => Promise<void>): Promise<boolean> {
+    const e = this.handles.get(i);
+    if (e === undefined || e.users > 0) return false;
+    this.handles.delete(i);
+    let ok = false;
+    try {
+      await fn(e.h);
+      ok = true;
+    } finally {
+      if (ok) await e.h.close();
+      else await e.h.close().catch(() => undefined);
+    }
+    return true;
+  }
+
   /** Closes entry i's handle (when no write is using it). */
   async close(i: number): Promise<void> {
     const e = this.handles.get(i);
@@ -220,8 +239,12 @@ class OpenFiles {
  * Executes a restore plan: creates the tree, reads each pack once (several at a time),
  * decrypts/decompresses/verifies the blobs off the main thread (as the repository's openBlob
  * does it), writes each blob at its offsets in whatever order blobs complete, and applies metadata
- * (files when complete, directories last). Memory is bounded by packConcurrency reads of at most
- * 8 MiB and blobConcurrency plaintexts; open files by maxOpenFiles.
+ * (files when complete, directories last). A file that is one blob (the common case for small
+ * files) is created, written and given its metadata in a single thread-pool job
+ * (RestoreTarget.writeWholeFile); larger files get theirs through their open handle right before
+ * it is closed (RestoreTarget.finishFile) — each thread-pool round trip is a pair of thread
+ * wake-ups, which dominated restores of many small files. Memory is bounded by packConcurrency
+ * reads of at most 8 MiB and blobConcurrency plaintexts; open files by maxOpenFiles.
  */
 export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts: RestoreOptions): Promise<RestoreSummary> {
   const reporter = opts.reporter ?? nullReporter;
@@ -255,11 +278,11 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   const euid = process.geteuid?.() ?? 0;
   const egid = process.getegid?.() ?? 0;
   let ownersSkipped = 0;
-  const applyMeta = async (i: number) => {
-    const e = plan.entries[i]!;
-    const n = e.node;
+  /** The metadata to restore on entry i (called once per entry: counts skipped owners). */
+  const metaOf = (i: number): RestoreMeta => {
+    const n = plan.entries[i]!.node;
     if (!chown && (n.uid !== euid || n.gid !== egid)) ownersSkipped++;
-    const r = await target.applyMeta(e.rel, {
+    return {
       type: FS_TYPE[n.type] ?? 'file',
       mode: chmodBitsFromGo(n.mode),
       uid: n.uid,
@@ -267,9 +290,14 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
       atimeNs: parseTime(n.atime).ns,
       mtimeNs: parseTime(n.mtime).ns,
       xattrs: n.extendedAttributes?.filter((x) => x.value !== null).map((x) => ({ name: x.name, value: x.value! })),
-    }, { chown });
+    };
+  };
+  /** Metadata by path: directories, symlinks, FIFOs, devices (and files whose handle was closed). */
+  const applyMeta = async (i: number) => {
+    const r = await target.applyMeta(plan.entries[i]!.rel, metaOf(i), { chown });
     warn(r.warnings);
   };
+  const wholeOpts = { ...ow, chown, sparse: opts.sparse === true };
 
   // 1. Directories, empty files, symlinks and special files in tree order. Files with content are
   //    created when their first blob arrives (2.), hard links once their target is complete (3.).
@@ -291,7 +319,11 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
             break;
           }
           summary.files++;
-          if (e.remaining === 0) {
+          if (e.remaining === 0 && !(opts.sparse && (n.size ?? 0) > 0)) {
+            // empty: created with its metadata in one job
+            warn((await target.writeWholeFile(e.rel, null, metaOf(i), wholeOpts)).warnings);
+          } else if (e.remaining === 0) {
+            // no content but a size (sparse): a file that is one hole
             const h = await target.createFile(e.rel, ow);
             try {
               const size = n.size ?? 0;
@@ -350,12 +382,34 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
     return h;
   }, Math.max(1, opts.maxOpenFiles ?? 128));
+  // Files that are exactly one blob are written whole, with their metadata, in one thread-pool job
+  // (writeWholeFile) once that blob is open; the others go through OpenFiles and get their
+  // metadata through the handle when their last blob has landed (finishFile).
+  const whole = new Uint8Array(plan.entries.length);
+  for (let i = 0; i < plan.entries.length; i++) {
+    const e = plan.entries[i]!;
+    if (e.node.type === 'file' && e.linkTo === undefined && e.remaining === 1) whole[i] = 1;
+  }
   const plainPool = new BufferPool(16 << 20);
   const blobSlots = new Semaphore(Math.max(1, opts.blobConcurrency ?? 8));
   let fatal: unknown;
 
+  const writeWhole = async (i: number, plain: Buffer) => {
+    const e = plan.entries[i]!;
+    try {
+      warn((await target.writeWholeFile(e.rel, plain, metaOf(i), wholeOpts)).warnings);
+    } catch (err) {
+      if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) fatal ??= err;
+      fail(i, err);
+      return;
+    }
+    e.remaining--;
+    summary.bytes += plain.length;
+  };
+
   const writeTarget = async (t: { entry: number; fileOffset: number }, plain: Buffer) => {
     if (failed.has(t.entry)) return;
+    if (whole[t.entry] === 1) return writeWhole(t.entry, plain);
     let h: FileHandle;
     try {
       h = await files.acquire(t.entry);
@@ -379,8 +433,11 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     const e = plan.entries[t.entry]!;
     if (--e.remaining === 0 && !failed.has(t.entry)) {
       try {
-        await files.close(t.entry);
-        await applyMeta(t.entry);
+        const done = await files.finish(t.entry, async (fh) => warn((await target.finishFile(fh, e.rel, metaOf(t.entry), { chown })).warnings));
+        if (!done) {
+          await files.close(t.entry);
+          await applyMeta(t.entry);
+        }
       } catch (err) {
         fail(t.entry, err);
       }

@@ -322,3 +322,17 @@ export function utimens(filePath: NativePath, atimeNs: bigint, mtimeNs: bigint, 
   runOnPath(tool, [...common, '-a', '-d', touchTime(atimeNs), '--'], p, [], 'utimensat');
   runOnPath(tool, [...common, '-m', '-d', touchTime(mtimeNs), '--'], p, [], 'utimensat');
 }
+
+/**
+ * fsetxattr(fd, name, value) for the fallback of restoreFile/finishFile: setfattr on
+ * /proc/<pid>/fd/<fd> *without* -h, so the kernel follows that magic link to the open file itself
+ * (whatever its name is now). Errors are shaped as the others, with syscall 'fsetxattr'.
+ */
+export function fsetxattr(fd: number, name: string, value: Uint8Array): void {
+  const tool = requireTool('setfattr', 'setting extended attributes');
+  const target = `/proc/${process.pid}/fd/${fd}`;
+  const args = ['-n', name];
+  if (value.length > 0) args.push('-v', '0x' + Buffer.from(value.buffer, value.byteOffset, value.length).toString('hex'));
+  args.push('--', target);
+  run(tool, args, 'fsetxattr', target);
+}
