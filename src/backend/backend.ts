@@ -33,8 +33,12 @@ export interface Backend {
    * the store supports create-only writes; otherwise identical content may be rewritten.
    */
   save(h: FileHandle, data: Uint8Array): Promise<void>;
-  /** Reads a file or a byte range of it. Throws CairnError NOT_FOUND when it does not exist. */
-  load(h: FileHandle, offset?: number, length?: number): Promise<Buffer>;
+  /**
+   * Reads a file or a byte range of it. Throws CairnError NOT_FOUND when it does not exist.
+   * `into` (optional, for ranged reads): a buffer the backend may read into instead of allocating
+   * one — the result is then a view of it; backends that cannot fill it in place ignore it.
+   */
+  load(h: FileHandle, offset?: number, length?: number, into?: Buffer): Promise<Buffer>;
   stat(h: FileHandle): Promise<FileInfo>;
   /** Lists files of a type (names that are not IDs are skipped, as restic does). */
   list(type: FileType, signal?: AbortSignal): AsyncIterable<FileInfo>;

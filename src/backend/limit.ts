@@ -77,11 +77,11 @@ export class LimitedBackend implements Backend {
     await this.sem.run(() => this.inner.save(h, data));
   }
 
-  async load(h: FileHandle, offset?: number, length?: number): Promise<Buffer> {
+  async load(h: FileHandle, offset?: number, length?: number, into?: Buffer): Promise<Buffer> {
     // A ranged read knows its size up front and is paced before it starts; a whole-file read
     // (config, keys, index, snapshots: small) is paced once its size is known.
     if (length !== undefined) await this.down?.take(length);
-    const buf = await this.sem.run(() => this.inner.load(h, offset, length));
+    const buf = await this.sem.run(() => this.inner.load(h, offset, length, into));
     if (length === undefined) await this.down?.take(buf.length);
     return buf;
   }

@@ -92,7 +92,7 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async load(h: FileHandle, offset = 0, length?: number): Promise<Buffer> {
+  async load(h: FileHandle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
     const p = this.pathOf(h);
     let fh: fsp.FileHandle;
     try {
@@ -107,7 +107,8 @@ export class LocalBackend implements Backend {
         const st = await fh.stat();
         len = Math.max(0, st.size - offset);
       }
-      const buf = Buffer.allocUnsafe(len);
+      // a caller's buffer (recycled: no fresh memory, no garbage-collection pressure) when it fits
+      const buf = into !== undefined && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafe(len);
       let got = 0;
       while (got < len) {
         const { bytesRead } = await fh.read(buf, got, len - got, offset + got);

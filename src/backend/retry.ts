@@ -92,9 +92,9 @@ export class RetryBackend implements Backend {
     return this.run('save', describeHandle(h), () => this.inner.save(h, data));
   }
 
-  load(h: FileHandle, offset = 0, length?: number): Promise<Buffer> {
+  load(h: FileHandle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
     return this.run('load', describeHandle(h), async () => {
-      const buf = await this.inner.load(h, offset, length);
+      const buf = await this.inner.load(h, offset, length, into);
       if (length !== undefined && buf.length !== length) {
         // Never hand on a short (or long) body: the caller would see a corrupt blob.
         throw new BackendError(`${describeHandle(h)}: got ${buf.length} bytes, expected ${length} at offset ${offset}`, { object: describeHandle(h), retryable: true });

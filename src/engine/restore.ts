@@ -41,7 +41,7 @@ export function restorerRole(repo: Repository): RestorerRepo {
   return {
     loadTree: async (id) => decodeTree(await repo.loadBlob('tree', id)),
     lookupData: (id) => repo.index.lookup('data', id),
-    readPack: (packId, offset, length) => repo.backend.load({ type: 'pack', name: packId }, offset, length),
+    readPack: (packId, offset, length, into) => repo.backend.load({ type: 'pack', name: packId }, offset, length, into),
     openBlob: (id, loc, sealed, out) => opener.open('data', id, loc, sealed, out),
   };
 }

@@ -23,8 +23,8 @@ export interface BlobLoc {
 export interface RestorerRepo {
   loadTree(id: Id): Promise<TreeNode[]>;
   lookupData(id: Id): BlobLoc[];
-  /** Reads a byte range of a pack. */
-  readPack(packId: Id, offset: number, length: number): Promise<Buffer>;
+  /** Reads a byte range of a pack (into `into` when the backend can: the result is then a view of it). */
+  readPack(packId: Id, offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /**
    * Decrypts, decompresses and verifies one blob. `out` (when given) has room for the plaintext;
    * the implementation may write it there and return a view of it (the restorer reuses `out`
@@ -391,6 +391,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     if (e.node.type === 'file' && e.linkTo === undefined && e.remaining === 1) whole[i] = 1;
   }
   const plainPool = new BufferPool(16 << 20);
+  const packPool = new BufferPool((opts.packConcurrency ?? 4) * MAX_READ + (MAX_READ >> 2));
   const blobSlots = new Semaphore(Math.max(1, opts.blobConcurrency ?? 8));
   let fatal: unknown;
 
@@ -484,9 +485,13 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
         const start = range[0]!.offset;
         const end = range[range.length - 1]!.offset + range[range.length - 1]!.length;
         let buf: Buffer;
+        // pack bytes land in recycled buffers: a fresh 8 MiB buffer per read would be fresh pages
+        // and, counted as external memory, a full garbage collection every few reads
+        const into = packPool.take(end - start);
         try {
-          buf = await repo.readPack(packId, start, end - start);
+          buf = await repo.readPack(packId, start, end - start, into);
         } catch (err) {
+          packPool.give(into);
           for (const pb of range) for (const t of pb.targets) fail(t.entry, err);
           continue;
         }
@@ -502,6 +507,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
           jobs.push(restoreBlob(packId, pb, sealed).finally(() => blobSlots.release()));
         }
         await Promise.all(jobs);
+        packPool.give(into); // the blobs are written: nothing refers to the range any more
       }
     });
     if (fatal !== undefined) throw fatal;
