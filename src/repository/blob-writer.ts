@@ -101,7 +101,7 @@ export class BlobWriter {
   private readonly key: SealKey;
   private pool: WorkerPool<SealRequest, SealResult> | undefined;
   /** Destinations for sealed blobs on the kernel path: each is copied into its pack at once and given back. */
-  private readonly outPool = new BufferPool(16 * 1024 * 1024);
+  private readonly outPool = new BufferPool(8 * 1024 * 1024);
   /** Finished packs' buffers, reused once their upload is done. */
   private readonly idlePacks: Buffer[] = [];
   private unindexed: Array<{ id: Id; blobs: PackEntry[] }> = [];
@@ -278,7 +278,7 @@ export class BlobWriter {
     // buffers cover the open pack and the one queued behind the uploads; a fresh 24 MiB buffer per
     // pack instead would count as external memory and bring on a full garbage collection every
     // few packs.
-    if (p.buf.length === this.packSize + PACK_SLACK && this.idlePacks.length < 2) this.idlePacks.push(p.buf);
+    if (p.buf.length === this.packSize + PACK_SLACK && this.idlePacks.length < 1) this.idlePacks.push(p.buf);
     this.stats.packsWritten++;
     this.repo.index.addPack(packId, p.blobs);
     for (const b of p.blobs) this.pending.delete(b.type + b.id);
