@@ -15,7 +15,6 @@ import type { TreeNode } from '../format/tree.js';
 import { CompactIndex, DATA, TREE, typeName } from '../repository/compact-index.js';
 import { RepoLock } from '../repository/lock.js';
 import { BlobVerifier } from '../repository/verify-blob.js';
-import { mapLimit } from '../core/semaphore.js';
 import { native } from '../native/index.js';
 import type { Repository } from '../repository/repository.js';
 import { listSnapshots, type SnapshotEntry } from '../repository/snapshots.js';
@@ -420,23 +419,33 @@ class Checker {
     }
     const hash = native.blobKernels === 'native' ? await native.sha256(data) : createHash('sha256').update(data).digest('hex');
     if (hash !== packId) err('pack-hash', `pack ID does not match, want ${packId}, got ${hash} (the file content is damaged)`);
-    await mapLimit(entries, this.verifier.parallelism, async (e) => {
-      const h = index.entryHandle(e);
+    const inside: number[] = [];
+    for (const e of entries) {
       const loc = index.location(e);
+      if (loc.offset + loc.length <= data.length) {
+        inside.push(e);
+        continue;
+      }
+      const h = index.entryHandle(e);
       const id = index.handleId(h);
       const type = typeName(index.handleType(h));
-      if (loc.offset + loc.length > data.length) {
-        this.damagedEntry[e] = 1;
-        err('blob-damaged', `${type} blob ${id}: beyond the end of the file (offset ${loc.offset}, length ${loc.length}, file size ${data.length})`, { blob: id, blobType: type });
-        return;
-      }
-      try {
-        await this.verifier.verifyAsync(id, loc, data.subarray(loc.offset, loc.offset + loc.length));
-      } catch (x) {
-        this.damagedEntry[e] = 1;
-        err('blob-damaged', `${type} blob ${id} at offset ${loc.offset}: ${errorMessage(x).replace(`${type} blob ${id} in pack ${packId}: `, '')}`, { blob: id, blobType: type });
-      }
+      this.damagedEntry[e] = 1;
+      err('blob-damaged', `${type} blob ${id}: beyond the end of the file (offset ${loc.offset}, length ${loc.length}, file size ${data.length})`, { blob: id, blobType: type });
+    }
+    const items = inside.map((e) => {
+      const loc = index.location(e);
+      return { id: index.handleId(index.entryHandle(e)), loc, sealed: data.subarray(loc.offset, loc.offset + loc.length) };
     });
+    const verdicts = await this.verifier.verifyMany(items);
+    for (const [k, e] of inside.entries()) {
+      const x = verdicts[k];
+      if (x === null) continue;
+      const h = index.entryHandle(e);
+      const id = index.handleId(h);
+      const type = typeName(index.handleType(h));
+      this.damagedEntry[e] = 1;
+      err('blob-damaged', `${type} blob ${id} at offset ${items[k]!.loc.offset}: ${errorMessage(x).replace(`${type} blob ${id} in pack ${packId}: `, '')}`, { blob: id, blobType: type });
+    }
     // the header at the end of the file must describe exactly what the index says
     try {
       const hlen = parseTrailer(data.subarray(data.length - 4), data.length);
