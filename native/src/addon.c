@@ -191,6 +191,7 @@ NAPI_MODULE_INIT() {
       {"utimens", NULL, cairn_utimens, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lstatBatch", NULL, cairn_js_lstat_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"restoreFile", NULL, cairn_js_restore_file, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"restoreFileBatch", NULL, cairn_js_restore_file_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"finishFile", NULL, cairn_js_finish_file, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {

@@ -5,6 +5,7 @@
 #include <node_api.h>
 
 napi_value cairn_js_restore_file(napi_env env, napi_callback_info info);
+napi_value cairn_js_restore_file_batch(napi_env env, napi_callback_info info);
 napi_value cairn_js_finish_file(napi_env env, napi_callback_info info);
 
 #endif

@@ -79,6 +79,8 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   lstatBatch?: NativeApi['lstatBatch'];
   /** restoreFile(path, data, truncate, sparse, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
   restoreFile?: (...args: RawRestoreArgs) => Promise<FileMetaResult>;
+  /** restoreFile for several files in one job: each request is restoreFile's arguments; one outcome (result or Error) each. */
+  restoreFileBatch?: (requests: RawRestoreArgs[]) => Promise<Array<FileMetaResult | Error>>;
   /** finishFile(fd, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
   finishFile?: (fd: number, ...meta: RawMetaArgs) => Promise<FileMetaResult>;
 };
@@ -234,8 +236,14 @@ function fileKernels(m: Partial<AddonExports>): FileKernels {
   if (typeof restoreFile !== 'function' || typeof finishFile !== 'function') {
     return { restoreFile: fallbackWrite.restoreFile, finishFile: fallbackWrite.finishFile };
   }
+  // The files a restore completes in one event-loop turn share thread-pool jobs (core/coalesce.ts).
+  const many = m.restoreFileBatch;
+  const batcher = typeof many === 'function' ? new Coalescer<RawRestoreArgs, FileMetaResult>((reqs) => many(reqs), { maxBatch: 32, lanes: kernelConcurrency() }) : undefined;
   return {
-    restoreFile: (path, data, o) => restoreFile(path, data ?? null, o.truncate, o.sparse ?? false, ...rawMeta(o)),
+    restoreFile: (path, data, o) => {
+      const args: RawRestoreArgs = [path, data ?? null, o.truncate, o.sparse ?? false, ...rawMeta(o)];
+      return batcher !== undefined ? batcher.submit(args) : restoreFile(...args);
+    },
     finishFile: (fd, meta) => finishFile(fd, ...rawMeta(meta)),
   };
 }
