@@ -18,6 +18,7 @@
       "target_name": "cairn_native",
       "sources": [
         "src/addon.c",
+        "src/batch.c",
         "src/poly1305.c",
         "src/rabin.c",
         "src/statbatch.c",

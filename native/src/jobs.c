@@ -17,6 +17,7 @@
 
 #include <zstd.h>
 
+#include "batch.h"
 #include "blob.h"
 #include "util.h"
 
@@ -481,113 +482,21 @@ napi_value cairn_js_open_sync(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/*
- * Several blobs in one thread-pool job. Why: each job costs the JavaScript thread a wake-up of a
- * pool thread (tens of microseconds on the test VM, more than opening a small blob); a restore
- * opens every blob of a pack range at about the same time.
- */
-typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  size_t n;
-  job **jobs;
-} job_batch;
-
-static void batch_free(napi_env env, job_batch *b) {
-  for (size_t i = 0; i < b->n; i++) {
-    if (b->jobs[i] != NULL) job_free(env, b->jobs[i]);
-  }
-  free(b->jobs);
-  free(b);
-}
-
-static void batch_execute(napi_env env, void *data) {
-  job_batch *b = data;
-  for (size_t i = 0; i < b->n; i++) execute(env, b->jobs[i]);
-}
-
-static void batch_complete(napi_env env, napi_status status, void *data) {
-  job_batch *b = data;
-  napi_value arr = NULL;
-  if (napi_create_array_with_length(env, b->n, &arr) == napi_ok) {
-    for (size_t i = 0; i < b->n && arr != NULL; i++) {
-      int is_error = 0;
-      napi_value v = job_outcome(env, status, b->jobs[i], &is_error);
-      if (v == NULL || napi_set_element(env, arr, (uint32_t)i, v) != napi_ok) arr = NULL;
-    }
-  }
-  if (arr != NULL) {
-    napi_resolve_deferred(env, b->deferred, arr);
-  } else {
-    napi_value err = kernel_error(env, CAIRN_ERR_INTERNAL, "could not create the results");
-    napi_reject_deferred(env, b->deferred, err);
-  }
-  napi_delete_async_work(env, b->work);
-  batch_free(env, b);
-}
-
-/*
- * openBatch(requests: Array<[key, sealed, uncompressedLength, maxSize, id?, out?]>)
- *   : Promise<Array<Buffer | number | Error>>   (open()'s outcome per request, in order)
- */
-napi_value cairn_js_open_batch(napi_env env, napi_callback_info info) {
-  napi_value argv[1], promise, resource_name;
-  if (!cairn_args(env, info, 1, argv, NULL)) return NULL;
-  bool is_array = false;
-  uint32_t n = 0;
-  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &n) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "requests must be an array");
+/* openBatch(requests: Array<open's 6 arguments>): Promise<Array<Buffer | number | Error>> (batch.h) */
+static void *open_batch_parse(napi_env env, napi_value *args) {
+  job *j = job_new(env, JOB_OPEN, 2);
+  if (j == NULL) return NULL;
+  if (!parse_open(env, args, j) || !job_ref(env, j, args[1]) || (j->open.dst != NULL && !job_ref(env, j, args[5]))) {
+    job_free(env, j);
     return NULL;
   }
-  job_batch *b = calloc(1, sizeof *b);
-  if (b == NULL || (n > 0 && (b->jobs = calloc(n, sizeof *b->jobs)) == NULL)) {
-    free(b);
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value req, fields[6];
-    bool req_array = false;
-    uint32_t len = 0;
-    if (napi_get_element(env, argv[0], i, &req) != napi_ok || napi_is_array(env, req, &req_array) != napi_ok || !req_array ||
-        napi_get_array_length(env, req, &len) != napi_ok) {
-      batch_free(env, b);
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "each request must be an array");
-      return NULL;
-    }
-    for (uint32_t k = 0; k < 6; k++) {
-      napi_status st = k < len ? napi_get_element(env, req, k, &fields[k]) : napi_get_undefined(env, &fields[k]);
-      if (st != napi_ok) {
-        batch_free(env, b);
-        return cairn_napi_failed(env), NULL;
-      }
-    }
-    job *j = job_new(env, JOB_OPEN, 2);
-    if (j == NULL) {
-      batch_free(env, b);
-      return NULL;
-    }
-    b->jobs[i] = j;
-    b->n = i + 1;
-    if (!parse_open(env, fields, j) || !job_ref(env, j, fields[1]) || (j->open.dst != NULL && !job_ref(env, j, fields[5]))) {
-      batch_free(env, b);
-      return NULL;
-    }
-  }
-  b->n = n;
-  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "cairn:openBatch", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
-      napi_create_async_work(env, NULL, resource_name, batch_execute, batch_complete, b, &b->work) != napi_ok) {
-    batch_free(env, b);
-    return cairn_napi_failed(env), NULL;
-  }
-  if (napi_queue_async_work(env, b->work) != napi_ok) {
-    napi_delete_async_work(env, b->work);
-    batch_free(env, b);
-    return cairn_napi_failed(env), NULL;
-  }
-  return promise;
+  return j;
 }
+static napi_value open_batch_outcome(napi_env env, napi_status status, void *j, int *is_error) { return job_outcome(env, status, j, is_error); }
+static void open_batch_destroy(napi_env env, void *j) { job_free(env, j); }
+static const cairn_batch_kind open_batch = {"cairn:openBatch", 6, open_batch_parse, execute, open_batch_outcome, open_batch_destroy};
+
+napi_value cairn_js_open_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &open_batch); }
 
 /* ---- sha256 ---------------------------------------------------------------------------------- */
 

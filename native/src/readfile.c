@@ -20,6 +20,7 @@
 
 #include <zstd.h>
 
+#include "batch.h"
 #include "blob.h"
 #include "jobs.h"
 #include "util.h"
@@ -285,109 +286,10 @@ napi_value cairn_js_read_file(napi_env env, napi_callback_info info) {
   return promise;
 }
 
-/*
- * Several files in one thread-pool job. Why: each job costs the JavaScript thread a wake-up of a
- * pool thread (a futex, and on a VM an inter-processor interrupt): measured ~65 µs per readFile
- * call on the 2-core test VM, 1.4 s of main-thread time for 20,000 small files; batches of files
- * pay it once.
- */
-typedef struct {
-  rf_job head; /* head.work / head.deferred belong to the batch */
-  size_t n;
-  rf_job **jobs;
-} rf_batch;
+/* readFileBatch(requests: Array<readFile's 9 arguments>): Promise<Array<result | Error>> (batch.h) */
+static void *rf_batch_parse(napi_env env, napi_value *args) { return rf_parse(env, args); }
+static napi_value rf_batch_outcome(napi_env env, napi_status status, void *j, int *is_error) { return rf_outcome(env, status, j, is_error); }
+static void rf_batch_destroy(napi_env env, void *j) { rf_free(env, j); }
+static const cairn_batch_kind read_file_batch = {"cairn:readFileBatch", 9, rf_batch_parse, rf_execute, rf_batch_outcome, rf_batch_destroy};
 
-static void rf_batch_free(napi_env env, rf_batch *b) {
-  for (size_t i = 0; i < b->n; i++) {
-    if (b->jobs[i] != NULL) rf_free(env, b->jobs[i]);
-  }
-  free(b->jobs);
-  free(b);
-}
-
-static void rf_batch_execute(napi_env env, void *data) {
-  rf_batch *b = data;
-  for (size_t i = 0; i < b->n; i++) rf_execute(env, b->jobs[i]);
-}
-
-static void rf_batch_complete(napi_env env, napi_status status, void *data) {
-  rf_batch *b = data;
-  napi_value arr = NULL;
-  if (napi_create_array_with_length(env, b->n, &arr) == napi_ok) {
-    for (size_t i = 0; i < b->n && arr != NULL; i++) {
-      int is_error = 0;
-      napi_value v = rf_outcome(env, status, b->jobs[i], &is_error);
-      if (v == NULL || napi_set_element(env, arr, (uint32_t)i, v) != napi_ok) arr = NULL;
-    }
-  }
-  if (arr != NULL) {
-    napi_resolve_deferred(env, b->head.deferred, arr);
-  } else {
-    napi_value err = cairn_coded_error(env, "ERR_CAIRN_INTERNAL", "could not create the results", "readFileBatch");
-    napi_reject_deferred(env, b->head.deferred, err);
-  }
-  napi_delete_async_work(env, b->head.work);
-  rf_batch_free(env, b);
-}
-
-/*
- * readFileBatch(requests: Array<[path, out, dev?, ino?, hash, key?, compress?, level?, sealOut?]>)
- *   : Promise<Array<result | Error>>   (one entry per request, in order; readFile's result or error)
- */
-napi_value cairn_js_read_file_batch(napi_env env, napi_callback_info info) {
-  napi_value argv[1], promise;
-  if (!cairn_args(env, info, 1, argv, NULL)) return NULL;
-  bool is_array = false;
-  uint32_t n = 0;
-  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &n) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "requests must be an array");
-    return NULL;
-  }
-  rf_batch *b = calloc(1, sizeof *b);
-  if (b == NULL || (n > 0 && (b->jobs = calloc(n, sizeof *b->jobs)) == NULL)) {
-    free(b);
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  b->head.path = (char *)"readFileBatch"; /* only for error messages; never freed */
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value req, fields[9];
-    bool req_array = false;
-    uint32_t len = 0;
-    if (napi_get_element(env, argv[0], i, &req) != napi_ok || napi_is_array(env, req, &req_array) != napi_ok || !req_array ||
-        napi_get_array_length(env, req, &len) != napi_ok) {
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "each request must be an array");
-      rf_batch_free(env, b);
-      return NULL;
-    }
-    for (uint32_t k = 0; k < 9; k++) {
-      if (k < len) {
-        if (napi_get_element(env, req, k, &fields[k]) != napi_ok) {
-          rf_batch_free(env, b);
-          return cairn_napi_failed(env), NULL;
-        }
-      } else if (napi_get_undefined(env, &fields[k]) != napi_ok) {
-        rf_batch_free(env, b);
-        return cairn_napi_failed(env), NULL;
-      }
-    }
-    b->jobs[i] = rf_parse(env, fields);
-    b->n = i + 1;
-    if (b->jobs[i] == NULL) {
-      rf_batch_free(env, b);
-      return NULL;
-    }
-  }
-  b->n = n;
-  if (napi_create_promise(env, &b->head.deferred, &promise) != napi_ok) {
-    rf_batch_free(env, b);
-    cairn_napi_failed(env);
-    return NULL;
-  }
-  if (!rf_queue(env, &b->head, b, rf_batch_execute, rf_batch_complete, b->head.deferred, "cairn:readFileBatch")) {
-    rf_batch_free(env, b);
-    cairn_napi_failed(env);
-    return NULL;
-  }
-  return promise;
-}
+napi_value cairn_js_read_file_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &read_file_batch); }

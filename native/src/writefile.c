@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "sys.h"
 #include "util.h"
 
@@ -385,104 +386,13 @@ napi_value cairn_js_restore_file(napi_env env, napi_callback_info info) {
   return queue(env, j, "cairn:restoreFile", restore_execute);
 }
 
-/*
- * Several files in one thread-pool job (restoreFileBatch): each job costs the JavaScript thread a
- * wake-up of a pool thread, tens of microseconds on the test VM, more than writing a small file.
- */
-typedef struct {
-  napi_async_work work;
-  napi_deferred deferred;
-  size_t n;
-  wf_job **jobs;
-} wf_batch;
+/* restoreFileBatch(requests: Array<restoreFile's 11 arguments>): Promise<Array<{ warnings } | Error>> (batch.h) */
+static void *wf_batch_parse(napi_env env, napi_value *args) { return wf_parse_restore(env, args); }
+static napi_value wf_batch_outcome(napi_env env, napi_status status, void *j, int *is_error) { return wf_outcome(env, status, j, is_error); }
+static void wf_batch_destroy(napi_env env, void *j) { wf_free(env, j); }
+static const cairn_batch_kind restore_file_batch = {"cairn:restoreFileBatch", 11, wf_batch_parse, restore_execute, wf_batch_outcome, wf_batch_destroy};
 
-static void wf_batch_free(napi_env env, wf_batch *b) {
-  for (size_t i = 0; i < b->n; i++) {
-    if (b->jobs[i] != NULL) wf_free(env, b->jobs[i]);
-  }
-  free(b->jobs);
-  free(b);
-}
-
-static void wf_batch_execute(napi_env env, void *data) {
-  wf_batch *b = data;
-  for (size_t i = 0; i < b->n; i++) restore_execute(env, b->jobs[i]);
-}
-
-static void wf_batch_complete(napi_env env, napi_status status, void *data) {
-  wf_batch *b = data;
-  napi_value arr = NULL;
-  if (napi_create_array_with_length(env, b->n, &arr) == napi_ok) {
-    for (size_t i = 0; i < b->n && arr != NULL; i++) {
-      int is_error = 0;
-      napi_value v = wf_outcome(env, status, b->jobs[i], &is_error);
-      if (v == NULL || napi_set_element(env, arr, (uint32_t)i, v) != napi_ok) arr = NULL;
-    }
-  }
-  if (arr != NULL) {
-    napi_resolve_deferred(env, b->deferred, arr);
-  } else {
-    napi_value err = cairn_coded_error(env, "ERR_CAIRN_INTERNAL", "could not create the results", "restoreFileBatch");
-    napi_reject_deferred(env, b->deferred, err);
-  }
-  napi_delete_async_work(env, b->work);
-  wf_batch_free(env, b);
-}
-
-/* restoreFileBatch(requests: Array<restoreFile's 11 arguments>): Promise<Array<{ warnings } | Error>> */
-napi_value cairn_js_restore_file_batch(napi_env env, napi_callback_info info) {
-  napi_value argv[1], promise, name;
-  if (!cairn_args(env, info, 1, argv, NULL)) return NULL;
-  bool is_array = false;
-  uint32_t n = 0;
-  if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &n) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "requests must be an array");
-    return NULL;
-  }
-  wf_batch *b = calloc(1, sizeof *b);
-  if (b == NULL || (n > 0 && (b->jobs = calloc(n, sizeof *b->jobs)) == NULL)) {
-    free(b);
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value req, fields[11];
-    bool req_array = false;
-    uint32_t len = 0;
-    if (napi_get_element(env, argv[0], i, &req) != napi_ok || napi_is_array(env, req, &req_array) != napi_ok || !req_array ||
-        napi_get_array_length(env, req, &len) != napi_ok) {
-      wf_batch_free(env, b);
-      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "each request must be an array");
-      return NULL;
-    }
-    for (uint32_t k = 0; k < 11; k++) {
-      napi_status st = k < len ? napi_get_element(env, req, k, &fields[k]) : napi_get_undefined(env, &fields[k]);
-      if (st != napi_ok) {
-        wf_batch_free(env, b);
-        return cairn_napi_failed(env), NULL;
-      }
-    }
-    b->jobs[i] = wf_parse_restore(env, fields);
-    b->n = i + 1;
-    if (b->jobs[i] == NULL) {
-      wf_batch_free(env, b);
-      return NULL;
-    }
-  }
-  b->n = n;
-  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "cairn:restoreFileBatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, wf_batch_execute, wf_batch_complete, b, &b->work) != napi_ok) {
-    wf_batch_free(env, b);
-    return cairn_napi_failed(env), NULL;
-  }
-  if (napi_queue_async_work(env, b->work) != napi_ok) {
-    napi_delete_async_work(env, b->work);
-    wf_batch_free(env, b);
-    return cairn_napi_failed(env), NULL;
-  }
-  return promise;
-}
+napi_value cairn_js_restore_file_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &restore_file_batch); }
 
 /* finishFile(fd, mode, chown: boolean, uid, gid, atimeNs: bigint, mtimeNs: bigint, xattrs?): Promise<{ warnings }> */
 napi_value cairn_js_finish_file(napi_env env, napi_callback_info info) {
