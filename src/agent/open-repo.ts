@@ -1,28 +1,15 @@
 /** Opens the repository a PVB/PVR names: identifier + BSL + credentials + password. */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import * as path from 'node:path';
 import { CairnError, errorMessage, isCairnError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { openRepository, type Repository } from '../engine/index.js';
 import type { AgentContext } from './context.js';
 import { apiErrorMessage } from './kube.js';
-import { backendOptions, parseRepoIdentifier, repoAccessFor, type AccessSources, type ParsedRepo } from './repo-access.js';
+import { backendOptions, namespaceAccessSources, parseRepoIdentifier, repoAccessFor, type AccessSources, type ParsedRepo } from './repo-access.js';
 import { resolvePassword } from './standalone/password.js';
 import type { BackupStorageLocation } from './velero.js';
 
 export function accessSources(ctx: AgentContext): AccessSources {
-  return {
-    getSecret: (name) => ctx.kube.getSecretData(ctx.cfg.namespace, name),
-    materialize: async (secret, key, content) => {
-      const dir = path.join(ctx.cfg.credentialsDir, ctx.cfg.namespace);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const file = path.join(dir, `${secret}-${key}`);
-      await writeFile(file, content, { mode: 0o600 });
-      await chmod(file, 0o600);
-      return file;
-    },
-    env: process.env,
-  };
+  return namespaceAccessSources((ns, name) => ctx.kube.getSecretData(ns, name), ctx.cfg.namespace, ctx.cfg.credentialsDir);
 }
 
 export async function loadBsl(ctx: AgentContext, name: string | undefined): Promise<BackupStorageLocation> {

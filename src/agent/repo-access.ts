@@ -2,6 +2,8 @@
  * From a PVB/PVR to repository access: parse `spec.repoIdentifier` (contract §5.2), load the BSL
  * and its credentials (§6), and read the installation's repository password (§5.3).
  */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
 import { CairnError } from '../core/errors.js';
 import type { RepoAccess } from '../engine/index.js';
 import type { Logger } from '../core/logger.js';
@@ -58,6 +60,29 @@ export interface AccessSources {
   /** Writes a credential to a private file (mode 0600) and returns its path (Velero: /tmp/credentials/<ns>/<secret>-<key>). */
   materialize(secret: string, key: string, content: Buffer): Promise<string>;
   env: NodeJS.ProcessEnv;
+}
+
+/**
+ * AccessSources over the secrets of one namespace: credentials are written to
+ * <credentialsDir>/<namespace>/<secret>-<key> with mode 0600, as Velero does.
+ */
+export function namespaceAccessSources(
+  getSecretData: (namespace: string, name: string) => Promise<Record<string, Buffer> | undefined>,
+  namespace: string,
+  credentialsDir: string,
+): AccessSources {
+  return {
+    getSecret: (name) => getSecretData(namespace, name),
+    materialize: async (secret, key, content) => {
+      const dir = path.join(credentialsDir, namespace);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const file = path.join(dir, `${secret}-${key}`);
+      await writeFile(file, content, { mode: 0o600 });
+      await chmod(file, 0o600);
+      return file;
+    },
+    env: process.env,
+  };
 }
 
 async function secretKey(src: AccessSources, sel: SecretKeySelector, what: string): Promise<Buffer> {

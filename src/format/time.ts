@@ -11,7 +11,7 @@ const NS_PER_S = 1_000_000_000n;
 const SECS_PER_DAY = 86_400;
 
 /** Days since 1970-01-01 → proleptic Gregorian [year, month 1..12, day 1..31]. */
-function civilFromDays(days: number): [number, number, number] {
+export function civilFromDays(days: number): [number, number, number] {
   // Shift the epoch to 0000-03-01 so that leap days end a 400-year era and a year.
   const z = days + 719_468;
   const era = Math.floor(z / 146_097);
@@ -25,7 +25,7 @@ function civilFromDays(days: number): [number, number, number] {
 }
 
 /** Proleptic Gregorian date → days since 1970-01-01. */
-function daysFromCivil(y: number, m: number, d: number): number {
+export function daysFromCivil(y: number, m: number, d: number): number {
   const yy = m <= 2 ? y - 1 : y;
   const era = Math.floor(yy / 400);
   const yoe = yy - era * 400;

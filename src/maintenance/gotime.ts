@@ -9,7 +9,7 @@
  * local zone the result is normalised with the local zone's rules, which may pick another offset
  * (daylight saving time), in a fixed zone the offset stays.
  */
-import { parseTime } from '../format/time.js';
+import { civilFromDays, daysFromCivil, parseTime } from '../format/time.js';
 
 const NS = 1_000_000_000n;
 const DAY = 86_400;
@@ -47,30 +47,6 @@ export function unixSeconds(ns: bigint): number {
   let s = ns / NS;
   if (s * NS > ns) s -= 1n; // floor for instants before 1970
   return Number(s);
-}
-
-/** Days since 1970-01-01 → [year, month 1..12, day 1..31] (proleptic Gregorian, any year). */
-export function civilFromDays(days: number): [number, number, number] {
-  const z = days + 719_468;
-  const era = Math.floor(z / 146_097);
-  const doe = z - era * 146_097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
-}
-
-/** [year, month 1..12, day] → days since 1970-01-01. Month and day must be in range. */
-export function daysFromCivil(y: number, m: number, d: number): number {
-  const yy = m <= 2 ? y - 1 : y;
-  const era = Math.floor(yy / 400);
-  const yoe = yy - era * 400;
-  const mp = m > 2 ? m - 3 : m + 9;
-  const doy = Math.floor((153 * mp + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146_097 + doe - 719_468;
 }
 
 export interface WallClock {

@@ -4,14 +4,12 @@
  * settings of the BSL, the password (the repository's own secret, else the installation's), and
  * an open (or newly initialised) repository.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import * as path from 'node:path';
 import { CairnError, errorMessage, isCairnError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { initRepository, openRepository, type Repository } from '../../engine/index.js';
 import { detectCapabilities, type Capabilities } from '../capabilities.js';
 import { apiErrorMessage } from '../kube.js';
-import { backendOptions, parseRepoIdentifier, repoAccessFor, PASSWORD_KEY, type AccessSources, type ParsedRepo } from '../repo-access.js';
+import { backendOptions, namespaceAccessSources, parseRepoIdentifier, repoAccessFor, PASSWORD_KEY, type AccessSources, type ParsedRepo } from '../repo-access.js';
 import type { BackupStorageLocation } from '../velero.js';
 import { repositoryIdentifier, type IdentifierDeps } from './identifier.js';
 import type { StandaloneKube } from './kube.js';
@@ -53,18 +51,7 @@ export async function resolveBsl(cc: ClusterContext, name?: string): Promise<Bac
 }
 
 export function accessSourcesFor(cc: ClusterContext): AccessSources {
-  return {
-    getSecret: (name) => cc.kube.getSecretData(cc.veleroNamespace, name),
-    materialize: async (secret, key, content) => {
-      const dir = path.join(cc.credentialsDir, cc.veleroNamespace);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const file = path.join(dir, `${secret}-${key}`);
-      await writeFile(file, content, { mode: 0o600 });
-      await chmod(file, 0o600);
-      return file;
-    },
-    env: process.env,
-  };
+  return namespaceAccessSources((ns, name) => cc.kube.getSecretData(ns, name), cc.veleroNamespace, cc.credentialsDir);
 }
 
 export interface RepoTarget {
