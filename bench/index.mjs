@@ -416,12 +416,11 @@ async function main() {
     } else progress(`  using cached ${dir} (${m.files} index files, ${(m.storedBytes / MiB).toFixed(1)} MiB stored)`);
     results.repos.push({ blobs, dir, files: m.files, jsonBytes: m.jsonBytes, storedBytes: m.storedBytes });
     const repoDir = path.join(dir, 'repo');
-    spawnSync('sh', ['-c', 'cat "$1"/index/* > /dev/null', 'sh', repoDir]); // warm page cache, untimed
     for (let run = 1; run <= o.runs; run++) {
       for (const kind of o.kinds) {
         const label = `${kind}-${fmtSize(blobs, { binary: false })}-run${run}`;
         try {
-          const r = await measure(label, [process.execPath, '--expose-gc', path.join(BENCH_DIR, 'index.mjs'), '--child', kind, '--repo', repoDir, '--dist', dist, '--expect', String(blobs)], { env: childEnv({}), logDir, timeoutS: o.timeout, quietS: o.waitQuiet });
+          const r = await measure(label, [process.execPath, '--expose-gc', path.join(BENCH_DIR, 'index.mjs'), '--child', kind, '--repo', repoDir, '--dist', dist, '--expect', String(blobs)], { env: childEnv({}), logDir, timeoutS: o.timeout, quietS: o.waitQuiet, warm: [path.join(repoDir, 'index')] });
           const x = JSON.parse(r.stdout.trim().split('\n').pop());
           if (x.blobs !== blobs) results.warnings.push(`${label}: the loaded index holds ${x.blobs} entries, expected ${blobs}`);
           results.samples.push({ ...x, expected: blobs, run, wallS: r.wallS, maxRssKiB: r.maxRssKiB, userS: r.userS, sysS: r.sysS, contended: r.contended });

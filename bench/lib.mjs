@@ -384,15 +384,20 @@ export class CommandFailed extends Error {
  * Runs argv under GNU time, measuring wall time with hrtime and peak RSS / CPU with time's
  * %M (ru_maxrss of the process = its VmHWM at exit, whole process incl. worker threads).
  * Syncs first (no dirty pages from the previous command), then waits up to quietS seconds for
- * an idle second. Throws CommandFailed on a non-zero exit or timeout.
+ * an idle second, then reads the `warm` paths once (untimed) so the command starts with its
+ * inputs in the page cache. That last step matters on VMs that page out cold page cache on their
+ * own (this project's machines run DAMON with a "page out what was idle for 30 s" scheme: a
+ * dataset read 60 s earlier was back on disk, and a backup paid 10–40 s of reads that belonged to
+ * neither tool). Throws CommandFailed on a non-zero exit or timeout.
  */
-export async function measure(label, argv, { env, logDir, timeoutS = 3600, quietS = 0, cwd }) {
+export async function measure(label, argv, { env, logDir, timeoutS = 3600, quietS = 0, cwd, warm = [] }) {
   fs.mkdirSync(logDir, { recursive: true });
   const base = path.join(logDir, label.replace(/[^A-Za-z0-9_.-]+/g, '_'));
   const outFile = `${base}.stdout`, errFile = `${base}.stderr`, timeFile = `${base}.time`;
   const outFd = fs.openSync(outFile, 'w'), errFd = fs.openSync(errFile, 'w');
   sync(); // start every timed command with no dirty pages from the one before
   const busyBefore = await waitQuiet(quietS);
+  for (const w of warm) if (fs.existsSync(w)) warmCache(w);
   const busy0 = machineBusyS();
   const t0 = process.hrtime.bigint();
   const child = spawn(TIME_BIN, ['-f', '%e %M %U %S', '-o', timeFile, ...argv], { stdio: ['ignore', outFd, errFd], env, cwd, detached: true });

@@ -375,7 +375,10 @@ async function runTool(o, tool, run, ds, samples, failures) {
   const { manifest, dataTree } = ds;
   const step = async (op, args) => {
     const label = `${tool.name}-run${run}-${op}`;
-    const r = await measure(label, [...tool.bin, '-r', repo, ...args], { env, logDir, timeoutS: o.timeout, quietS: o.waitQuiet });
+    // inputs in the page cache right before the timed command: the dataset for backups, the
+    // repository (and restic's cache) for restore and check
+    const warm = op === 'init' ? [] : op === 'restore' || op === 'check' ? [repo, env.RESTIC_CACHE_DIR] : [dataTree];
+    const r = await measure(label, [...tool.bin, '-r', repo, ...args], { env, logDir, timeoutS: o.timeout, quietS: o.waitQuiet, warm });
     const sample = { tool: tool.name, run, op, wallS: r.wallS, timeWallS: r.timeWallS, maxRssKiB: r.maxRssKiB, userS: r.userS, sysS: r.sysS, otherCpuS: r.otherCpuS, busyBefore: r.busyBefore, contended: r.contended };
     if (op === 'backup' || op === 'incremental' || op === 'changed') sample.summary = parseBackupSummary(r.stdout + '\n' + r.stderrText);
     samples.push(sample);
@@ -702,8 +705,9 @@ async function main() {
   progress(`machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.nodeVersion}, ${machine.resticVersion}`);
   progress(`cairn: ${o.cairn} (build ${machine.cairn.buildDigest}) from git ${machine.cairn.gitHead?.slice(0, 8)}${machine.cairn.gitDirty ? ` + ${machine.cairn.gitDirty}` : ''}, kernels: ${machine.cairn.native}`);
 
-  // page cache: dropping it needs privileges we cannot count on, so warm it instead, equally for all tools
-  progress('warm-up: reading the whole dataset once (untimed, cat > /dev/null) so every tool starts from a warm page cache');
+  // page cache: dropping it needs privileges we cannot count on, so warm it instead, equally for all
+  // tools; measure() reads each command's inputs again right before it starts (see its comment)
+  progress('warm-up: reading the whole dataset once (untimed, cat > /dev/null); every timed command re-reads its inputs first');
   warmCache(dataTree);
 
   // leftovers of an earlier invocation: delete them now, not right before a timed restore

@@ -218,7 +218,9 @@ async function main() {
   const data = path.join(o.work, 'data', 'src');
   const manifest = generate(data, o);
   const expected = JSON.parse(fs.readFileSync(path.join(o.work, 'data', 'manifest.json'), 'utf8')).digest;
-  spawnSync('sh', ['-c', `cat $(find '${data}' -type f) > /dev/null`]); // warm page cache for both tools alike
+  // page cache warmed for both tools alike, right before each backup: this project's VMs page out
+  // cache that was idle for 30 s (see measure() in lib.mjs), and the waits for quiet are that long
+  const warm = () => spawnSync('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 -r cat > /dev/null', 'sh', data]);
   const samples = { restic: { backup: [], restore: [] }, cairn: { backup: [], restore: [] } };
   const env = { AWS_ACCESS_KEY_ID: 'testaccess', AWS_SECRET_ACCESS_KEY: 'testsecret', RESTIC_PASSWORD: 'bench-password' };
   const failures = [];
@@ -237,6 +239,7 @@ async function main() {
         if (init.code !== 0) throw new Error(`${tool} init failed: ${init.err}`);
         spawnSync('sync');
         const q1 = await waitQuiet(o.waitQuiet);
+        warm();
         const b = await exec(['backup', data]);
         if (b.code !== 0) throw new Error(`${tool} backup failed: ${b.err}`);
         const target = path.join(o.work, `restore-${tool}-${runNo}`);

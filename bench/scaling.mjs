@@ -364,7 +364,8 @@ async function runPoint(o, p, ds, results, cairn) {
       const step = async (key, args) => {
         op = key;
         const label = `${p.id}-${tool.name}-run${run}-${key}`;
-        const r = await measure(label, [...tool.bin, '-r', repo, ...args], { env, logDir, timeoutS: o.timeout, quietS: key === 'init' ? 0 : o.waitQuiet });
+        const warm = key === 'init' ? [] : key === 'backup' ? [ds.tree] : [repo, env.RESTIC_CACHE_DIR];
+        const r = await measure(label, [...tool.bin, '-r', repo, ...args], { env, logDir, timeoutS: o.timeout, quietS: key === 'init' ? 0 : o.waitQuiet, warm });
         const s = { point: p.id, tool: tool.name, run, op: key, wallS: r.wallS, maxRssKiB: r.maxRssKiB, userS: r.userS, sysS: r.sysS, otherCpuS: r.otherCpuS, contended: r.contended };
         if (key === 'backup') s.summary = parseBackupSummary(r.stdout + '\n' + r.stderrText);
         if (key !== 'init') results.samples.push(s);
