@@ -562,7 +562,7 @@ export class Archiver {
   /**
    * A file streamed through pooled read buffers (see chunk-reader.ts), its chunks stored
    * concurrently. At most LARGE_FILES such files are read at once: each holds a buffer of a
-   * maximal chunk plus a read (12 MiB with the default chunker), and one large file already keeps
+   * maximal chunk plus a read (9 MiB with the default chunker), and one large file already keeps
    * every core busy (the chunks of one file are hashed, compressed and encrypted in parallel).
    */
   private async readLargeFile(p: Buffer, meta: FsEntryMeta): Promise<Id[]> {

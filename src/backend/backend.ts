@@ -12,6 +12,16 @@ export interface FileHandle {
   name: string;
 }
 
+/** A file being written by a Backend's createSpool(). */
+export interface SpoolFile {
+  /** Writes bytes at a position (writes may be in flight at once, for different ranges). */
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** Makes the file durable and gives it its name (an ID); the spool is closed afterwards. */
+  commit(name: string): Promise<void>;
+  /** Closes and deletes the unfinished file. */
+  discard(): Promise<void>;
+}
+
 export interface FileInfo {
   name: string;
   size: number;
@@ -39,6 +49,13 @@ export interface Backend {
    * one — the result is then a view of it; backends that cannot fill it in place ignore it.
    */
   load(h: FileHandle, offset?: number, length?: number, into?: Buffer): Promise<Buffer>;
+  /**
+   * Optional (local disks): a new file of this type written piece by piece where it will live
+   * and published under its name only by commit(), so a writer need not hold a whole pack in
+   * memory. Until commit() it has no valid name (lists skip it); after a crash it is an orphan
+   * no reader sees. Backends without it get whole files through save().
+   */
+  createSpool?(type: FileType): Promise<SpoolFile>;
   stat(h: FileHandle): Promise<FileInfo>;
   /** Lists files of a type (names that are not IDs are skipped, as restic does). */
   list(type: FileType, signal?: AbortSignal): AsyncIterable<FileInfo>;

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CairnError, errnoCode, fsError } from '../core/errors.js';
 import { isId } from '../core/ids.js';
-import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import type { Backend, FileHandle, FileInfo, FileType, SpoolFile } from './backend.js';
 
 const DIRS: Record<Exclude<FileType, 'config'>, string> = {
   key: 'keys',
@@ -90,6 +90,63 @@ export class LocalBackend implements Backend {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw fsError(e, final, 'save');
     }
+  }
+
+  /**
+   * The file starts in a random data/XX (or the type's) directory as "spool-<random>-tmp" — not
+   * an ID, so restic and cairn skip it when listing — and commit() fsyncs it, renames it to its
+   * final place (same file system: atomic) and fsyncs that directory, as save() does.
+   */
+  async createSpool(type: FileType): Promise<SpoolFile> {
+    const rand = randomBytes(8).toString('hex');
+    const dir = type === 'pack' ? path.join(this.root, 'data', rand.slice(0, 2)) : this.dirOf({ type, name: '' });
+    const tmp = path.join(dir, `spool-${rand}-tmp`);
+    let fh: fsp.FileHandle;
+    try {
+      await this.ensureDir(dir);
+      fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    } catch (e) {
+      throw fsError(e, tmp, 'create');
+    }
+    let open = true;
+    const close = async (): Promise<void> => {
+      if (!open) return;
+      open = false;
+      await fh.close();
+    };
+    return {
+      write: async (data, position) => {
+        try {
+          for (let off = 0; off < data.length; ) {
+            const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
+            off += bytesWritten;
+          }
+        } catch (e) {
+          throw fsError(e, tmp, 'write');
+        }
+      },
+      commit: async (name) => {
+        const h: FileHandle = { type, name };
+        const final = this.pathOf(h);
+        const finalDir = this.dirOf(h);
+        try {
+          await fh.sync();
+          await close();
+          await this.ensureDir(finalDir);
+          await fsp.rename(tmp, final);
+          await syncDir(finalDir);
+          await fsp.chmod(final, 0o400);
+        } catch (e) {
+          await close().catch(() => undefined);
+          await fsp.rm(tmp, { force: true }).catch(() => undefined);
+          throw fsError(e, final, 'save');
+        }
+      },
+      discard: async () => {
+        await close().catch(() => undefined);
+        await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      },
+    };
   }
 
   async load(h: FileHandle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {

@@ -1,14 +1,13 @@
-import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { hashId, type Id } from '../core/ids.js';
-import { Semaphore } from '../core/semaphore.js';
 import { WorkerPool } from '../core/worker-pool.js';
-import { encodePackHeader, plainHeaderSize, PACK_OVERHEAD } from '../format/pack.js';
 import { encodeIndex } from '../format/index.js';
+import type { PackBlob } from '../format/pack.js';
 import type { SealKey } from '../native/api.js';
 import { BufferPool } from '../native/buffer-pool.js';
 import { kernelConcurrency, native } from '../native/index.js';
 import type { BlobType } from './master-index.js';
+import { PackWriter, type WrittenPack } from './pack-writer.js';
 import type { Repository } from './repository.js';
 import { sealBlob, type SealResult } from './seal-blob.js';
 import type { SealRequest, SealWorkerData } from './seal-worker.js';
@@ -21,7 +20,7 @@ export interface BlobWriterOptions {
   compression?: Compression;
   /** Worker threads for compression + encryption on the worker path (default: one per core). */
   workers?: number;
-  /** Packs being uploaded at once; bounds memory to about (uploads + 2) × packSize. */
+  /** Packs being stored at once (see PackWriter; in-memory packs cost about (this + 2) × packSize). */
   uploadConcurrency?: number;
   /** An index file is written at least this often while blobs accumulate (restic: 10 min). */
   indexIntervalMs?: number;
@@ -43,24 +42,10 @@ export interface SaveResult {
   added: number;
 }
 
-type PackEntry = { id: Id; type: BlobType; length: number; uncompressedLength?: number; offset: number };
-
-/**
- * A pack being filled: sealed blobs are copied into one buffer as they arrive (so each blob's
- * own buffer is released at once), the header and trailer are appended when it is finished.
- */
-interface OpenPack {
-  buf: Buffer;
-  blobs: PackEntry[];
-  size: number;
-}
-
 /** Blobs up to this size are sealed on the calling thread even on the kernel path (a thread-pool round trip costs more). */
 const INLINE_KERNEL_LIMIT = 1024;
 /** On the worker path, blobs up to this size are sealed on the main thread: a worker round trip (clone + message) costs more. */
 const INLINE_WORKER_LIMIT = 16 * 1024;
-/** Room beyond packSize in a new pack buffer: the largest chunk (8 MiB) plus its overhead; untouched pages cost nothing. */
-const PACK_SLACK = 8 * 1024 * 1024 + 64 * 1024;
 
 /*
  * Why the seal kernel (libuv thread pool) and not worker threads, measured on this project's
@@ -81,9 +66,9 @@ const PACK_SLACK = 8 * 1024 * 1024 + 64 * 1024;
 
 /**
  * Saves blobs into packs: dedup against the index and in-flight blobs, compress + encrypt off the
- * main thread (seal kernel or worker threads), fill one open pack per blob type, upload packs as
- * they fill (bounded), and write index files for uploaded packs. Packs are always durable before
- * an index names them.
+ * main thread (seal kernel or worker threads), hand the sealed blobs to a PackWriter (one open
+ * pack per type, stored as they fill), and write index files for stored packs. Packs are always
+ * durable before an index names them.
  */
 export class BlobWriter {
   private readonly packSize: number;
@@ -92,19 +77,15 @@ export class BlobWriter {
   private readonly workers: number;
   private readonly indexIntervalMs: number;
   private readonly indexMaxBlobs: number;
-  private readonly uploads: Semaphore;
-  private readonly inflightUploads = new Set<Promise<void>>();
+  private readonly packs: PackWriter;
   private readonly pending = new Set<string>();
-  private readonly open: Record<BlobType, OpenPack | undefined> = { data: undefined, tree: undefined };
   /** 'kernel': native.seal on the thread pool; 'workers': the worker pool. */
   readonly sealPath: 'kernel' | 'workers';
   private readonly key: SealKey;
   private pool: WorkerPool<SealRequest, SealResult> | undefined;
   /** Destinations for sealed blobs on the kernel path: each is copied into its pack at once and given back. */
   private readonly outPool = new BufferPool(8 * 1024 * 1024);
-  /** Finished packs' buffers, reused once their upload is done. */
-  private readonly idlePacks: Buffer[] = [];
-  private unindexed: Array<{ id: Id; blobs: PackEntry[] }> = [];
+  private unindexed: Array<{ id: Id; blobs: PackBlob[] }> = [];
   private unindexedBlobs = 0;
   private unindexedSince = 0;
   private failure: unknown;
@@ -119,7 +100,7 @@ export class BlobWriter {
     // zstd level 3 is what restic's "auto" (klauspost "default") roughly corresponds to.
     this.level = compression === 'max' ? 19 : 3;
     this.workers = Math.max(1, opts.workers ?? availableParallelism());
-    this.uploads = new Semaphore(Math.max(1, opts.uploadConcurrency ?? 2));
+    this.packs = new PackWriter(repo, { packSize: this.packSize, uploadConcurrency: opts.uploadConcurrency, onPackStored: (p) => this.packStored(p) });
     this.indexIntervalMs = opts.indexIntervalMs ?? 5 * 60 * 1000;
     this.indexMaxBlobs = opts.indexMaxBlobs ?? (repo.version === 1 ? 50_000 : 150_000);
     const sealer = opts.sealer ?? 'auto';
@@ -177,9 +158,9 @@ export class BlobWriter {
       return { id: blobId, known: true, added: 0 };
     }
     this.pending.add(key);
-    // Back-pressure: while a full pack waits for an upload slot, start no new sealing (otherwise
-    // every blob in flight could fill and park another pack buffer).
-    while (this.queuedPacks > 0) await new Promise<void>((r) => this.drainWaiters.push(r));
+    // Back-pressure: while a full pack waits for a slot to be stored, start no new sealing
+    // (otherwise every blob in flight could fill and park another pack).
+    await this.packs.waitForRoom();
     // Tree blobs are always compressed in v2 (restic compresses them even with --compression off).
     const compress = this.repo.version === 2 && (this.compress || type === 'tree');
     let sealed: SealResult;
@@ -205,10 +186,17 @@ export class BlobWriter {
       throw e;
     }
     const n = sealed.sealed.length;
-    const full = this.addToPack(type, blobId, sealed);
-    // The sealed bytes are in the pack now: the destination can serve the next blob.
-    if (out) this.outPool.give(out);
-    if (full) await this.startUpload(full);
+    try {
+      const { room } = await this.packs.append(type, blobId, sealed.sealed, sealed.uncompressedLength);
+      // the sealed bytes are in the pack now: the destination can serve the next blob
+      if (out) this.outPool.give(out);
+      out = undefined;
+      await room;
+    } catch (e) {
+      if (out) this.outPool.give(out);
+      this.failure ??= e;
+      throw e;
+    }
     this.stats.newBlobs++;
     this.stats.addedBytes += n;
     this.stats.plainBytesAdded += data.length;
@@ -223,67 +211,13 @@ export class BlobWriter {
     return this.getPool().run({ data: owned, compress }, [owned.buffer as ArrayBuffer]);
   }
 
-  /** Copies a sealed blob into the open pack of its type; returns the pack when that filled it. */
-  private addToPack(type: BlobType, id: Id, s: SealResult): OpenPack | undefined {
-    let p = this.open[type];
-    if (!p) p = this.open[type] = { buf: this.idlePacks.pop() ?? Buffer.allocUnsafeSlow(this.packSize + PACK_SLACK), blobs: [], size: 0 };
-    const n = s.sealed.length;
-    ensureRoom(p, n);
-    p.buf.set(s.sealed, p.size);
-    const b: PackEntry = { id, type, length: n, offset: p.size };
-    if (s.uncompressedLength) b.uncompressedLength = s.uncompressedLength;
-    p.blobs.push(b);
-    p.size += n;
-    if (p.size < this.packSize) return undefined;
-    this.open[type] = undefined;
-    return p;
-  }
-
-  /** Full packs waiting for an upload slot, and save() calls waiting for that queue to drain. */
-  private queuedPacks = 0;
-  private drainWaiters: Array<() => void> = [];
-
-  private async startUpload(p: OpenPack): Promise<void> {
-    this.queuedPacks++;
-    try {
-      await this.uploads.acquire();
-    } finally {
-      if (--this.queuedPacks === 0) for (const w of this.drainWaiters.splice(0)) w();
-    }
-    const task = this.uploadPack(p)
-      .catch((e) => {
-        this.failure ??= e;
-      })
-      .finally(() => {
-        this.uploads.release();
-        this.inflightUploads.delete(task);
-      });
-    this.inflightUploads.add(task);
-  }
-
-  private async uploadPack(p: OpenPack): Promise<void> {
-    const header = encodePackHeader(p.blobs);
-    // The header is small: seal it right here (on the kernel path with the same kernel as the blobs).
-    ensureRoom(p, plainHeaderSize(p.blobs) + PACK_OVERHEAD);
-    const sealedHeader = native.sealSync(this.key, header, { compress: false, level: this.level }).sealed;
-    p.buf.set(sealedHeader, p.size);
-    p.size += sealedHeader.length;
-    p.buf.writeUInt32LE(sealedHeader.length, p.size);
-    p.size += 4;
-    const data = p.buf.subarray(0, p.size);
-    // The pack's name is the SHA-256 of its bytes: hashed on a pool thread when the kernel is there.
-    const packId = this.sealPath === 'kernel' ? await native.sha256(data) : createHash('sha256').update(data).digest('hex');
-    await this.repo.backend.save({ type: 'pack', name: packId }, data);
-    // Saved: the backend no longer needs the bytes, so the buffer can take the next pack. Two idle
-    // buffers cover the open pack and the one queued behind the uploads; a fresh 24 MiB buffer per
-    // pack instead would count as external memory and bring on a full garbage collection every
-    // few packs.
-    if (p.buf.length === this.packSize + PACK_SLACK && this.idlePacks.length < 1) this.idlePacks.push(p.buf);
+  /** A pack is durable: its blobs are in the index (in memory now, in an index file soon). */
+  private packStored(p: WrittenPack): void {
     this.stats.packsWritten++;
-    this.repo.index.addPack(packId, p.blobs);
+    this.repo.index.addPack(p.id, p.blobs);
     for (const b of p.blobs) this.pending.delete(b.type + b.id);
     if (this.unindexed.length === 0) this.unindexedSince = this.repo.clock.now();
-    this.unindexed.push({ id: packId, blobs: p.blobs });
+    this.unindexed.push({ id: p.id, blobs: p.blobs });
     this.unindexedBlobs += p.blobs.length;
     if (this.unindexedBlobs >= this.indexMaxBlobs || this.repo.clock.now() - this.unindexedSince >= this.indexIntervalMs) {
       this.queueIndexWrite();
@@ -305,16 +239,10 @@ export class BlobWriter {
     });
   }
 
-  /** Finishes open packs, waits for all uploads and writes the index for everything stored. */
+  /** Finishes open packs, waits until they are stored and writes the index for everything stored. */
   async flush(): Promise<void> {
-    for (const type of ['data', 'tree'] as const) {
-      const p = this.open[type];
-      if (p && p.blobs.length > 0) {
-        this.open[type] = undefined;
-        await this.startUpload(p);
-      }
-    }
-    while (this.inflightUploads.size > 0) await Promise.all([...this.inflightUploads]);
+    this.check();
+    await this.packs.flush();
     this.check();
     this.queueIndexWrite();
     await this.indexWrite;
@@ -323,22 +251,14 @@ export class BlobWriter {
 
   /** Releases the worker threads. Unflushed blobs are dropped (their packs, if any, stay unreferenced). */
   async close(): Promise<void> {
-    await Promise.allSettled([...this.inflightUploads]);
+    await this.packs.abort();
     await this.pool?.close();
     this.pool = undefined;
   }
 
   get failed(): boolean {
-    return this.failure !== undefined;
+    return this.failure !== undefined || this.packs.failed;
   }
-}
-
-/** Grows the pack buffer (copying) when n more bytes do not fit. */
-function ensureRoom(p: OpenPack, n: number): void {
-  if (p.size + n <= p.buf.length) return;
-  const bigger = Buffer.allocUnsafeSlow(Math.max(p.buf.length * 2, p.size + n));
-  p.buf.copy(bigger, 0, 0, p.size);
-  p.buf = bigger;
 }
 
 /** True when the view covers a whole, non-shared ArrayBuffer (safe to transfer to a worker). */
