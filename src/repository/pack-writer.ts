@@ -51,8 +51,9 @@ export class PackWriter {
 
   constructor(private readonly repo: Repository, private readonly opts: PackWriterOptions = {}) {
     this.packSize = opts.packSize ?? 16 * 1024 * 1024;
-    // A spooled pack holds no memory while it is finished (fsync + rename), so more may be at it.
-    this.uploads = new Semaphore(Math.max(1, opts.uploadConcurrency ?? (repo.backend.createSpool ? 4 : 2)));
+    // Not more for spooled packs although they hold no memory while finished: each finish blocks
+    // a libuv pool thread in fsync, and the pool (4 threads here) also runs the seal kernels.
+    this.uploads = new Semaphore(Math.max(1, opts.uploadConcurrency ?? 2));
     this.memory = new PackMemory(this.packSize);
   }
 
