@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isCairnError } from '../core/errors.js';
 import type { XattrEntry } from './api.js';
 import { makeDev, splitDev } from './fallback/fs.js';
-import { implementations } from './testkit.test.js';
+import { implementations, scratchDirs } from './testkit.test.js';
 
 const { impls, missing } = implementations();
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -33,20 +32,7 @@ function assertSysError(e: unknown, code: string, syscall: string, p: string): t
   return true;
 }
 
-let root = '';
-before(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-native-fs-'));
-});
-after(() => {
-  fs.rmSync(root, { recursive: true, force: true });
-});
-
-let seq = 0;
-function freshDir(): string {
-  const d = path.join(root, `t${seq++}`);
-  fs.mkdirSync(d);
-  return d;
-}
+const freshDir = scratchDirs('cairn-native-fs-');
 
 describe('native fs: implementations under test', () => {
   it('lists them', (t) => {

@@ -1,12 +1,13 @@
 /**
  * Shared helpers for the native-layer tests (no tests in here): the implementations under test,
  * a seeded PRNG, independent BigInt references for Poly1305 and the Rabin fingerprint, and the
- * fixtures lookup.
+ * fixtures lookup, scratch directories.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { NativeApi } from './api.js';
 import { addonLoadError, addonPath, loadAddon, loadFallback } from './index.js';
@@ -130,4 +131,24 @@ export function readFixtureSourceFile(member: string): Buffer | undefined {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * A temporary directory for the calling test file (made before its tests, removed after them);
+ * returns a function that makes a fresh empty subdirectory of it for each test.
+ */
+export function scratchDirs(prefix: string): () => string {
+  let root = '';
+  let seq = 0;
+  before(() => {
+    root = mkdtempSync(join(os.tmpdir(), prefix));
+  });
+  after(() => {
+    rmSync(root, { recursive: true, force: true });
+  });
+  return () => {
+    const d = join(root, `t${seq++}`);
+    mkdirSync(d);
+    return d;
+  };
 }

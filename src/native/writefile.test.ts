@@ -8,30 +8,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isCairnError } from '../core/errors.js';
 import type { FileMetaResult, NativeApi } from './api.js';
-import { implementations } from './testkit.test.js';
+import { implementations, scratchDirs } from './testkit.test.js';
 
 const { impls, missing } = implementations();
 const isRoot = typeof process.geteuid === 'function' && process.geteuid() === 0;
 const myUid = process.getuid?.() ?? 0;
 const myGid = process.getgid?.() ?? 0;
 
-let root = '';
-before(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-native-write-'));
-});
-after(() => {
-  fs.rmSync(root, { recursive: true, force: true });
-});
-
-let seq = 0;
-function freshDir(): string {
-  const d = path.join(root, `t${seq++}`);
-  fs.mkdirSync(d);
-  return d;
-}
+const freshDir = scratchDirs('cairn-native-write-');
 
 /** Why user.* xattrs cannot be tested with this implementation here, or undefined. */
 function xattrProblem(api: NativeApi, dir: string): string | undefined {

@@ -13,6 +13,7 @@ import { constants as C, promises as fsp } from 'node:fs';
 import binding from 'zstd-napi/binding.js';
 import { zstdCompressBound, zstdCompressInto, zstdDecompress } from '../../format/zstd.js';
 import type { BlobKernels, CorruptReason, NativePath, OpenOptions, ReadFileOptions, ReadFileResult, SealedBlob, SealKey, SealOptions } from '../api.js';
+import { bool, codedError, int, rangeError, typeError } from './args.js';
 
 const IV_LEN = 16;
 const OVERHEAD = 32;
@@ -45,14 +46,6 @@ function exactBytes(v: unknown, what: string, len: number): asserts v is Uint8Ar
   if (v.length !== len) throw rangeError(`${what} must be ${len} bytes`);
 }
 
-function typeError(msg: string): TypeError {
-  return Object.assign(new TypeError(msg), { code: 'ERR_INVALID_ARG_TYPE' });
-}
-
-function rangeError(msg: string): RangeError {
-  return Object.assign(new RangeError(msg), { code: 'ERR_OUT_OF_RANGE' });
-}
-
 function toKey(k: SealKey): FallbackSealKey {
   if (!(k instanceof FallbackSealKey)) throw typeError('key must be a SealKey (from sealKey())');
   return k;
@@ -60,17 +53,6 @@ function toKey(k: SealKey): FallbackSealKey {
 
 function bytes(v: unknown, what: string): Uint8Array {
   if (!(v instanceof Uint8Array)) throw typeError(`${what} must be a Uint8Array`);
-  return v;
-}
-
-function int(v: unknown, what: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(`${what} must be an integer`);
-  if (v < min || v > max) throw rangeError(`${what} must be in ${min}..${max}`);
-  return v;
-}
-
-function bool(v: unknown, what: string): boolean {
-  if (typeof v !== 'boolean') throw typeError(`${what} must be a boolean`);
   return v;
 }
 
@@ -244,11 +226,6 @@ export function makeBlobKernels(poly1305: (key: Uint8Array, msg: Uint8Array) => 
     sha256: (data) => settle(() => sha256Sync(data)),
     readFile: (path, out, o) => readFileWith(sealSync, path, out, o),
   };
-}
-
-/** An error with a cairn code and the path, shaped like the addon's. */
-function codedError(code: string, text: string, path: string): Error {
-  return Object.assign(new Error(`${path}: ${text}`), { code, path });
 }
 
 const O_NOATIME = C.O_NOATIME ?? 0;

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { isCairnError } from '../../core/errors.js';
 import type { FileMeta, FileMetaResult, FileMetaWarning, NativePath, RestoreFileOptions } from '../api.js';
 import { fsetxattr, utimens } from './fs.js';
+import { bool, codedError, int, rangeError, typeError } from './args.js';
 
 const open = promisify(fs.open);
 const close = promisify(fs.close);
@@ -28,25 +29,6 @@ const ZERO = Buffer.alloc(SPARSE_BLOCK);
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const U32_MAX = 0xffffffff;
-
-function typeError(msg: string): TypeError {
-  return Object.assign(new TypeError(msg), { code: 'ERR_INVALID_ARG_TYPE' });
-}
-
-function rangeError(msg: string): RangeError {
-  return Object.assign(new RangeError(msg), { code: 'ERR_OUT_OF_RANGE' });
-}
-
-function int(v: unknown, what: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(`${what} must be an integer`);
-  if (v < min || v > max) throw rangeError(`${what} must be in ${min}..${max}`);
-  return v;
-}
-
-function bool(v: unknown, what: string): boolean {
-  if (typeof v !== 'boolean') throw typeError(`${what} must be a boolean`);
-  return v;
-}
 
 function i64(v: unknown, what: string): bigint {
   if (typeof v !== 'bigint') throw typeError(`${what} must be a bigint`);
@@ -113,10 +95,6 @@ function sysError(e: unknown, syscall: string, shown: string | undefined): NodeJ
   err.syscall = syscall;
   if (shown !== undefined) err.path = shown;
   return err;
-}
-
-function codedError(code: string, text: string, shown: string): Error {
-  return Object.assign(new Error(`${shown}: ${text}`), { code, path: shown });
 }
 
 function warning(syscall: FileMetaWarning['syscall'], code: string, name?: string): FileMetaWarning {
