@@ -21,6 +21,7 @@ import {
   BENCH_DIR, ROOT, MiB, GiB, PASSWORD, keystream, prng, progress, f1, f2, textTable, mdTable, median, leastSquares, childEnv,
   removeAndSettle, diskFree, CommandFailed, measure, measureLine, reportFailure, failureRecord, checkPrerequisites, resolveCairn,
   machineBase, writeJsonResults, parseSizeArg, fmtSize, stderrGist,
+  rerenderReport,
 } from './lib.mjs';
 import { writeIndexChart } from './chart.mjs';
 
@@ -340,14 +341,7 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.child) return child(o);
   if (o.report) {
-    const results = JSON.parse(fs.readFileSync(o.report, 'utf8'));
-    summarize(results);
-    const warnings = printReport(results);
-    const base = o.report.replace(/\.json$/, '');
-    fs.writeFileSync(`${base}.md`, markdown(results));
-    writeIndexChart(results, `${base}.svg`);
-    progress(`\nwrote ${base}.md, ${base}.svg`);
-    if (warnings.length) process.exitCode = 1;
+    rerenderReport(o.report, { prepare: summarize, print: printReport, markdown, chart: writeIndexChart });
     return;
   }
   checkPrerequisites({ restic: o.restic, needRestic: o.compareRestic });

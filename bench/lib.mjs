@@ -595,3 +595,18 @@ export function writeJsonResults(outDir, prefix, results) {
   fs.writeFileSync(latest, json);
   return { file, latest };
 }
+
+/**
+ * --report FILE: re-reads a saved results JSON, completes it (`prepare`), prints its tables and
+ * writes FILE's .md and .svg next to it. The exit code is 1 when the report has warnings.
+ */
+export function rerenderReport(file, { prepare, print, markdown, chart }) {
+  const results = JSON.parse(fs.readFileSync(file, 'utf8'));
+  prepare(results);
+  const warnings = print(results);
+  const base = file.replace(/\.json$/, '');
+  fs.writeFileSync(`${base}.md`, markdown(results));
+  chart(results, `${base}.svg`);
+  progress(`\nwrote ${base}.md, ${base}.svg`);
+  if (warnings.length) process.exitCode = 1;
+}

@@ -13,6 +13,7 @@ import {
   BENCH_DIR, ROOT, MiB, FIXED_MTIME, prng, keystream, p2, writeLogs, logText, writeKeystreamFile, fixMtimes, treeDigest, hashFile, scanTree,
   progress, fmtMiB, f1, f2, textTable, mdTable, median, childEnv, sync, removeAndSettle, diskFree, CommandFailed, measure, measureLine,
   reportFailure, stderrGist, failureRecord, parseBackupSummary, warmCache, checkPrerequisites, resolveCairn, machineBase, writeJsonResults,
+  rerenderReport,
 } from './lib.mjs';
 import { writeRatioChart } from './chart.mjs';
 
@@ -663,15 +664,11 @@ function finishResults(results, names) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.report) {
-    const results = JSON.parse(fs.readFileSync(o.report, 'utf8'));
-    results.failures ??= [];
-    finishResults(results, Object.keys(results.config.commands));
-    const warnings = printReport(results);
-    const base = o.report.replace(/\.json$/, '');
-    fs.writeFileSync(`${base}.md`, markdown(results));
-    writeRatioChart(results, `${base}.svg`);
-    progress(`\nwrote ${base}.md, ${base}.svg`);
-    if (warnings.length) process.exitCode = 1;
+    const prepare = (results) => {
+      results.failures ??= [];
+      finishResults(results, Object.keys(results.config.commands));
+    };
+    rerenderReport(o.report, { prepare, print: printReport, markdown, chart: writeRatioChart });
     return;
   }
   checkPrerequisites({ restic: o.restic });

@@ -18,6 +18,7 @@ import {
   progress, fmtMiB, f2, textTable, mdTable, median, leastSquares, childEnv, removeAndSettle, diskFree, CommandFailed, measure,
   measureLine, reportFailure, stderrGist, failureRecord, parseBackupSummary, warmCache, checkPrerequisites, resolveCairn,
   machineBase, writeJsonResults, parseSizeArg, fmtSize,
+  rerenderReport,
 } from './lib.mjs';
 import { writeScalingChart } from './chart.mjs';
 
@@ -403,14 +404,7 @@ async function runPoint(o, p, ds, results, cairn) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.report) {
-    const results = JSON.parse(fs.readFileSync(o.report, 'utf8'));
-    finish(results);
-    const warnings = printReport(results);
-    const base = o.report.replace(/\.json$/, '');
-    fs.writeFileSync(`${base}.md`, markdown(results));
-    writeScalingChart(results, `${base}.svg`);
-    progress(`\nwrote ${base}.md, ${base}.svg`);
-    if (warnings.length) process.exitCode = 1;
+    rerenderReport(o.report, { prepare: finish, print: printReport, markdown, chart: writeScalingChart });
     return;
   }
   const pts = points(o);
