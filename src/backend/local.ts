@@ -3,7 +3,45 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CairnError, errnoCode, fsError } from '../core/errors.js';
 import { isId } from '../core/ids.js';
+import { native } from '../native/index.js';
 import type { Backend, FileHandle, FileInfo, FileType, SpoolFile } from './backend.js';
+
+/** Alignment of O_DIRECT positions and lengths (covers 512- and 4096-byte logical blocks). */
+const DIRECT_ALIGN = 4096;
+
+/** The descriptors of one spool file: O_DIRECT (when used) and buffered (opened on demand). */
+class SpoolHandles {
+  direct: fsp.FileHandle | undefined;
+  private plain: Promise<fsp.FileHandle> | undefined;
+  private closed = false;
+
+  constructor(private readonly file: string) {}
+
+  /** The buffered descriptor (created with the extra open flags when it is the first one). */
+  buffered(createFlags = 0): Promise<fsp.FileHandle> {
+    if (this.closed) return Promise.reject(new Error('spool file already closed'));
+    return (this.plain ??= fsp.open(this.file, fsc.O_WRONLY | createFlags, 0o600));
+  }
+
+  async closeDirect(): Promise<void> {
+    const d = this.direct;
+    this.direct = undefined;
+    await d?.close();
+  }
+
+  /** fsync applies to the file, whichever descriptor wrote what. */
+  async sync(): Promise<void> {
+    await (this.direct ?? (await this.buffered())).sync();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const plain = this.plain;
+    this.plain = undefined;
+    await Promise.all([this.closeDirect(), plain?.then((h) => h.close())]);
+  }
+}
 
 const DIRS: Record<Exclude<FileType, 'config'>, string> = {
   key: 'keys',
@@ -23,9 +61,14 @@ export class LocalBackend implements Backend {
   private readonly root: string;
   private readonly knownDirs = new Set<string>();
 
-  constructor(root: string) {
+  /** Spool files are written with O_DIRECT where possible (see createSpool); off after the file system refuses it. */
+  private directIo: boolean;
+
+  constructor(root: string, opts: { directIo?: boolean } = {}) {
     this.root = path.resolve(root);
     this.location = this.root;
+    // direct writes need aligned memory, which only the addon can allocate
+    this.directIo = (opts.directIo ?? true) && native.alignedBuffer !== undefined && typeof fsc.O_DIRECT === 'number';
   }
 
   private dirOf(h: FileHandle): string {
@@ -96,30 +139,50 @@ export class LocalBackend implements Backend {
    * The file starts in a random data/XX (or the type's) directory as "spool-<random>-tmp" — not
    * an ID, so restic and cairn skip it when listing — and commit() fsyncs it, renames it to its
    * final place (same file system: atomic) and fsyncs that directory, as save() does.
+   *
+   * Writes whose position and length are multiples of 4096 go through an O_DIRECT descriptor when
+   * the file system allows it (the pack writer stages whole MiBs in buffers from
+   * native.alignedBuffer). Why: a backup writes its whole size in new packs, and through the page
+   * cache every byte is copied into freshly allocated cache pages — measured on the test VM at
+   * ~1.7 s of system time per GiB, against 0.1 s for the same data written directly (and a node
+   * agent should not evict the node's page cache for data it will not read back). Other writes
+   * (a pack's last partial MiB) use a buffered descriptor of the same file; the ranges never
+   * overlap, and fsync covers the file whatever descriptor wrote it.
    */
   async createSpool(type: FileType): Promise<SpoolFile> {
     const rand = randomBytes(8).toString('hex');
     const dir = type === 'pack' ? path.join(this.root, 'data', rand.slice(0, 2)) : this.dirOf({ type, name: '' });
     const tmp = path.join(dir, `spool-${rand}-tmp`);
-    let fh: fsp.FileHandle;
+    const files = new SpoolHandles(tmp);
     try {
       await this.ensureDir(dir);
-      fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      if (this.directIo) {
+        try {
+          files.direct = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_DIRECT, 0o600);
+        } catch (e) {
+          if (errnoCode(e) !== 'EINVAL') throw e;
+          this.directIo = false; // this file system refuses O_DIRECT (tmpfs, some overlays)
+        }
+      }
+      if (files.direct === undefined) await files.buffered(fsc.O_CREAT | fsc.O_EXCL);
     } catch (e) {
       throw fsError(e, tmp, 'create');
     }
-    let open = true;
-    const close = async (): Promise<void> => {
-      if (!open) return;
-      open = false;
-      await fh.close();
-    };
     return {
       write: async (data, position) => {
         try {
           for (let off = 0; off < data.length; ) {
-            const { bytesWritten } = await fh.write(data, off, data.length - off, position + off);
-            off += bytesWritten;
+            const at = position + off;
+            const len = data.length - off;
+            const direct = files.direct !== undefined && at % DIRECT_ALIGN === 0 && len % DIRECT_ALIGN === 0 ? files.direct : undefined;
+            try {
+              off += (await (direct ?? (await files.buffered())).write(data, off, len, at)).bytesWritten;
+            } catch (e) {
+              // EINVAL from O_DIRECT: memory not aligned (a buffer not from alignedBuffer) — write it, and what follows, through the page cache
+              if (direct === undefined || errnoCode(e) !== 'EINVAL') throw e;
+              this.directIo = false;
+              await files.closeDirect();
+            }
           }
         } catch (e) {
           throw fsError(e, tmp, 'write');
@@ -130,20 +193,20 @@ export class LocalBackend implements Backend {
         const final = this.pathOf(h);
         const finalDir = this.dirOf(h);
         try {
-          await fh.sync();
-          await close();
+          await files.sync();
+          await files.close();
           await this.ensureDir(finalDir);
           await fsp.rename(tmp, final);
           await syncDir(finalDir);
           await fsp.chmod(final, 0o400);
         } catch (e) {
-          await close().catch(() => undefined);
+          await files.close().catch(() => undefined);
           await fsp.rm(tmp, { force: true }).catch(() => undefined);
           throw fsError(e, final, 'save');
         }
       },
       discard: async () => {
-        await close().catch(() => undefined);
+        await files.close().catch(() => undefined);
         await fsp.rm(tmp, { force: true }).catch(() => undefined);
       },
     };

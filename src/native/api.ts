@@ -243,6 +243,13 @@ export interface NativeApi extends BlobKernels, FileKernels {
   lstatBatch?(paths: NativePath[], xattrs: boolean): Promise<LstatBatchResult>;
 
   /**
+   * Addon only (the fallback has no way to align memory; its callers use buffered I/O): a Buffer
+   * of `size` bytes (1 … 2³¹−1, uninitialised) whose memory starts at a multiple of 4096, as
+   * direct I/O (O_DIRECT) requires of the buffers it transfers. Freed when collected.
+   */
+  alignedBuffer?(size: number): Buffer;
+
+  /**
    * Poly1305 one-time authenticator (RFC 8439 §2.5): key = r (16 bytes, clamped inside) || s (16 bytes).
    * Returns the 16-byte tag of msg. (restic's Poly1305-AES uses s = AES-128(k, nonce).)
    */

@@ -18,6 +18,8 @@ export class BufferPool {
   constructor(
     readonly maxBytes: number,
     readonly minSize = 64 * 1024,
+    /** Makes a new buffer of exactly `size` bytes (e.g. native.alignedBuffer for direct I/O). */
+    private readonly alloc: (size: number) => Buffer = Buffer.allocUnsafeSlow,
   ) {}
 
   /** The capacity of the buffers handed out for `size` bytes. */
@@ -37,7 +39,7 @@ export class BufferPool {
       this.idleBytes -= c;
       return b;
     }
-    return Buffer.allocUnsafeSlow(c);
+    return this.alloc(c);
   }
 
   /**

@@ -77,6 +77,7 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   /** open for several blobs in one job: each request is open's arguments; one outcome (result or Error) each. */
   openBatch?: (requests: unknown[][]) => Promise<Array<Buffer | number | Error>>;
   lstatBatch?: NativeApi['lstatBatch'];
+  alignedBuffer?: NativeApi['alignedBuffer'];
   /** restoreFile(path, data, truncate, sparse, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
   restoreFile?: (...args: RawRestoreArgs) => Promise<FileMetaResult>;
   /** restoreFile for several files in one job: each request is restoreFile's arguments; one outcome (result or Error) each. */
@@ -337,6 +338,7 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
     utimens: m.utimens,
     ...fileKernels(m),
     ...(typeof m.lstatBatch === 'function' ? { lstatBatch: m.lstatBatch } : {}),
+    ...(typeof m.alignedBuffer === 'function' ? { alignedBuffer: m.alignedBuffer } : {}),
     ...blob,
   });
 }

@@ -36,8 +36,11 @@ export async function openPackSink(backend: Backend, memory: PackMemory): Promis
 
 /** Buffers shared by the sinks of one writer (recycled, see BufferPool for why). */
 export class PackMemory {
-  /** Staging buffers of spooled sinks. */
-  readonly staging = new BufferPool(8 * STAGE, STAGE);
+  /**
+   * Staging buffers of spooled sinks, aligned for direct I/O when the addon can allocate them so
+   * (a local backend then writes them without the page cache; see LocalBackend.createSpool).
+   */
+  readonly staging = new BufferPool(8 * STAGE, STAGE, native.alignedBuffer ?? Buffer.allocUnsafeSlow);
   /** Whole-pack buffers of in-memory sinks; one idle buffer covers the next open pack. */
   readonly packs: Buffer[] = [];
   constructor(readonly packSize: number) {}
