@@ -189,7 +189,7 @@ export class Archiver {
   /** Large files (streamed) read at once. */
   private readonly largeFiles = new Semaphore(LARGE_FILES);
   /** Read buffers, recycled across files (see chunk-reader.ts). */
-  private readonly readPool = new BufferPool(12 * 1024 * 1024);
+  private readonly readPool = new BufferPool(40 * 1024 * 1024);
   /** Buffers of tiny files (their own pool: one large read buffer would crowd them out of readPool). */
   private readonly tinyPool = new BufferPool(4 * 1024 * 1024, 4 * 1024);
   private readonly tinyFiles = new Semaphore(TINY_FILES);

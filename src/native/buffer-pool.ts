@@ -30,14 +30,20 @@ export class BufferPool {
     return Math.ceil(size / step) * step;
   }
 
-  /** A buffer of at least `size` bytes (its length is the class size; use a subarray). */
+  /**
+   * A buffer of at least `size` bytes (its length is its class size; use a subarray): an idle one
+   * of the class, else the smallest idle one of a larger class up to twice the size (blob sizes
+   * vary, and a fresh buffer costs page faults — a little slack costs nothing), else a new one.
+   */
   take(size: number): Buffer {
     const c = this.classOf(size);
-    const list = this.idle.get(c);
-    const b = list?.pop();
-    if (b !== undefined) {
-      this.idleBytes -= c;
-      return b;
+    let best = this.idle.get(c)?.length ? c : 0;
+    if (best === 0) {
+      for (const [k, list] of this.idle) if (k > c && k <= 2 * c && list.length > 0 && (best === 0 || k < best)) best = k;
+    }
+    if (best !== 0) {
+      this.idleBytes -= best;
+      return this.idle.get(best)!.pop()!;
     }
     return this.alloc(c);
   }

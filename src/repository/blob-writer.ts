@@ -84,7 +84,7 @@ export class BlobWriter {
   private readonly key: SealKey;
   private pool: WorkerPool<SealRequest, SealResult> | undefined;
   /** Destinations for sealed blobs on the kernel path: each is copied into its pack at once and given back. */
-  private readonly outPool = new BufferPool(8 * 1024 * 1024);
+  private readonly outPool = new BufferPool(32 * 1024 * 1024);
   private unindexed: Array<{ id: Id; blobs: PackBlob[] }> = [];
   private unindexedBlobs = 0;
   private unindexedSince = 0;
