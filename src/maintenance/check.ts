@@ -15,6 +15,7 @@ import type { TreeNode } from '../format/tree.js';
 import { CompactIndex, DATA, TREE, typeName } from '../repository/compact-index.js';
 import { RepoLock } from '../repository/lock.js';
 import { BlobVerifier } from '../repository/verify-blob.js';
+import { BufferPool } from '../native/buffer-pool.js';
 import { native } from '../native/index.js';
 import type { Repository } from '../repository/repository.js';
 import { listSnapshots, type SnapshotEntry } from '../repository/snapshots.js';
@@ -97,6 +98,8 @@ export interface CheckResult {
 
 /** Problems kept in the result (all are passed to onProblem). */
 const MAX_KEPT_PROBLEMS = 10_000;
+/** Packs up to this size (the default target plus one maximal blob) are read into recycled buffers. */
+const PACK_BUFFER_MAX = 32 * 1024 * 1024;
 /** Affected paths reported per damaged blob and in total. */
 const MAX_AFFECTED_PER_BLOB = 20;
 const MAX_AFFECTED = 10_000;
@@ -382,6 +385,10 @@ class Checker {
   private async readPacks(packs: number[]): Promise<void> {
     const { start, order } = this.index.byPack();
     const limit = Math.max(1, Math.min(4, this.opts.concurrency ?? 2));
+    const sizes = this.index.packSizes();
+    // Packs are read into recycled buffers: a fresh ~17 MiB buffer per pack is fresh pages to fault
+    // in (measured: 850 MB of page faults for a 930 MB repository) and garbage-collection pressure.
+    const buffers = new BufferPool(limit * PACK_BUFFER_MAX);
     let next = 0;
     const worker = async () => {
       while (next < packs.length) {
@@ -389,7 +396,12 @@ class Checker {
         const p = packs[next++]!;
         const entries: number[] = [];
         for (let i = start[p]!; i < start[p + 1]!; i++) entries.push(order[i]!);
-        await this.readPack(p, entries);
+        const into = sizes[p]! <= PACK_BUFFER_MAX ? buffers.take(sizes[p]!) : undefined;
+        try {
+          await this.readPack(p, entries, into);
+        } finally {
+          if (into) buffers.give(into);
+        }
         this.result.packsRead++;
       }
     };
@@ -397,7 +409,7 @@ class Checker {
   }
 
   /** --read-data for one pack: layout, SHA-256 of the file, every blob, and the header against the index. */
-  private async readPack(p: number, entries: number[]): Promise<void> {
+  private async readPack(p: number, entries: number[], into: Buffer | undefined): Promise<void> {
     const index = this.index;
     const packId = index.packId(p);
     const err = (kind: ProblemKind, message: string, extra: Partial<CheckProblem> = {}) => this.report({ severity: 'error', kind, message: `pack ${packId}: ${message}`, pack: packId, ...extra });
@@ -411,7 +423,8 @@ class Checker {
     if (gaps) err('pack-layout', 'index for pack contains gaps / overlapping blobs');
     let data: Buffer;
     try {
-      data = await this.repo.backend.load({ type: 'pack', name: packId });
+      // a file larger than the index says (damage) does not fit `into` and gets its own buffer
+      data = await this.repo.backend.load({ type: 'pack', name: packId }, 0, undefined, into);
     } catch (e) {
       err('pack-unreadable', `failed to download: ${errorMessage(e)}`);
       for (const x of entries) this.damagedEntry[x] = 1;
