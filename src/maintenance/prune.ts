@@ -11,6 +11,7 @@
 import { CairnError, errorMessage } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { mapLimit } from '../core/semaphore.js';
+import { BufferPool } from '../native/buffer-pool.js';
 import { IndexJsonWriter } from '../format/index-scan.js';
 import { zstdCompress } from '../format/zstd.js';
 import { CompactIndex, typeName } from '../repository/compact-index.js';
@@ -257,11 +258,16 @@ async function repack(repo: Repository, index: CompactIndex, plan: PrunePlan, wr
       i = j;
     }
   }
-  const read = (r: Run): Promise<{ buf?: Buffer; error?: unknown }> =>
-    repo.backend.load({ type: 'pack', name: index.packId(r.pack) }, r.from, r.to - r.from).then(
-      (buf) => ({ buf }),
-      (error: unknown) => ({ error }),
+  // Runs are read into recycled buffers (two are in use at a time: the run being copied and the
+  // next one being read): fresh buffers would be fresh pages to fault in and GC pressure.
+  const buffers = new BufferPool(3 * 2 * READ_RUN);
+  const read = (r: Run): Promise<{ buf?: Buffer; into: Buffer; error?: unknown }> => {
+    const into = buffers.take(r.to - r.from);
+    return repo.backend.load({ type: 'pack', name: index.packId(r.pack) }, r.from, r.to - r.from, into).then(
+      (buf) => ({ buf, into }),
+      (error: unknown) => ({ error, into }),
     );
+  };
   // one run is verified and copied while the next one is read
   const verifier = new BlobVerifier(repo);
   let copied = 0;
@@ -269,7 +275,7 @@ async function repack(repo: Repository, index: CompactIndex, plan: PrunePlan, wr
   for (let r = 0; r < runs.length; r++) {
     signal?.throwIfAborted();
     const { pack: p, from: runStart, entries } = runs[r]!;
-    const { buf, error: readError } = await next!;
+    const { buf, into, error: readError } = await next!;
     next = r + 1 < runs.length ? read(runs[r + 1]!) : undefined;
     const packId = index.packId(p);
     // verify the blobs of this run in parallel (on the thread pool with the native kernels)
@@ -328,6 +334,7 @@ async function repack(repo: Repository, index: CompactIndex, plan: PrunePlan, wr
       copied++;
       await writer.add(type, id, sealed, ulen); // copies the bytes: the run buffer can go
     }
+    buffers.give(into);
   }
   return copied;
 }
