@@ -11,7 +11,7 @@ import { Archiver, layoutTarget, type ArchiveSummary, type ArchiverRepo } from '
 import type { Repository } from '../repository/repository.js';
 import { BlobWriter, type Compression } from '../repository/blob-writer.js';
 import { RepoLock } from '../repository/lock.js';
-import { findParent, findSnapshot, listSnapshots, saveSnapshot } from '../repository/snapshots.js';
+import { findParent, findSnapshot, listSnapshots, saveSnapshot, type SnapshotEntry } from '../repository/snapshots.js';
 import { safeUserName } from '../repository/repository.js';
 
 export interface BackupOptions {
@@ -68,11 +68,18 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const absPaths = [...new Set(targets.map((t) => t.abs))];
   const host = opts.host ?? hostname();
   const timeNs = opts.timeNs ?? repo.clock.nowNs();
-  const lock = opts.dryRun || opts.noLock ? undefined : await RepoLock.acquire(repo, { exclusive: false, retryLockMs: opts.retryLockMs, signal: opts.signal });
+  // The index and the snapshot list are read while the lock is confirmed (restic's 200 ms
+  // re-check); with --dry-run or --no-lock there is no lock and they are read right away.
+  let snapshots: SnapshotEntry[] | undefined;
+  const reads = async (): Promise<void> => {
+    const [, list] = await Promise.all([repo.loadIndex(opts.signal), opts.force || opts.parent ? undefined : listSnapshots(repo, () => undefined)]);
+    snapshots = list;
+  };
+  const lock = opts.dryRun || opts.noLock ? undefined : await RepoLock.acquire(repo, { exclusive: false, retryLockMs: opts.retryLockMs, signal: opts.signal, whileConfirming: reads });
+  if (lock === undefined) await reads();
   // a remote backend takes as many pack uploads at once as it has connections (restic: 5 for S3/REST)
   const writer = new BlobWriter(repo, { compression: opts.compression, packSize: opts.packSize, workers: opts.workers, uploadConcurrency: repo.backend.connections });
   try {
-    await repo.loadIndex(opts.signal);
     let parentId: Id | undefined;
     let parentTree: Id | undefined;
     if (!opts.force) {
@@ -81,7 +88,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         parentId = p.id;
         parentTree = p.snapshot.tree;
       } else {
-        const p = findParent(await listSnapshots(repo, () => undefined), host, absPaths, timeNs);
+        const p = findParent(snapshots ?? [], host, absPaths, timeNs);
         parentId = p?.id;
         parentTree = p?.snapshot.tree;
       }

@@ -12,7 +12,7 @@ import { CairnError, errorMessage } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { decodePackHeader, parseTrailer, COMPRESSED_ENTRY_SIZE, PLAIN_ENTRY_SIZE } from '../format/pack.js';
 import type { TreeNode } from '../format/tree.js';
-import { CompactIndex, DATA, TREE, typeName } from '../repository/compact-index.js';
+import { CompactIndex, DATA, TREE, typeName, type IndexLoadIssue } from '../repository/compact-index.js';
 import { RepoLock } from '../repository/lock.js';
 import { BlobVerifier } from '../repository/verify-blob.js';
 import { BufferPool } from '../native/buffer-pool.js';
@@ -136,9 +136,11 @@ export function parseReadDataSubset(s: string): ReadDataSubset {
 export async function check(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
   if (opts.readData && opts.readDataSubset) throw new CairnError('INVALID_ARGUMENT', 'check flags --read-data and --read-data-subset cannot be used together');
   const subset = typeof opts.readDataSubset === 'string' ? parseReadDataSubset(opts.readDataSubset) : opts.readDataSubset;
-  const lock = opts.noLock || opts.lockHeld ? undefined : await RepoLock.acquire(repo, { exclusive: true, retryLockMs: opts.retryLockMs, signal: opts.signal });
+  const checker = new Checker(repo, opts, subset);
+  // snapshots and index are read while the lock is confirmed (its 200 ms re-check)
+  const lock = opts.noLock || opts.lockHeld ? undefined : await RepoLock.acquire(repo, { exclusive: true, retryLockMs: opts.retryLockMs, signal: opts.signal, whileConfirming: () => checker.load() });
   try {
-    return await new Checker(repo, opts, subset).run();
+    return await checker.run();
   } finally {
     await lock?.release();
   }
@@ -166,24 +168,31 @@ class Checker {
     this.opts.onProblem?.(p);
   }
 
-  async run(): Promise<CheckResult> {
-    const repo = this.repo;
+  private loaded: { snapshots: SnapshotEntry[]; snapshotErrors: Array<{ id: Id; e: unknown }>; indexIssues: IndexLoadIssue[] } | undefined;
+
+  /** Reads snapshots and index (only reads: it may run while the lock is being confirmed); problems are reported by run(). */
+  async load(): Promise<void> {
     // list snapshots before loading the index (spec §11: the reverse order could see a snapshot
     // whose index file is not there yet)
     const snapshotErrors: Array<{ id: Id; e: unknown }> = [];
-    const snapshots = await listSnapshots(repo, (id, e) => snapshotErrors.push({ id, e }));
-
+    const snapshots = await listSnapshots(this.repo, (id, e) => snapshotErrors.push({ id, e }));
     this.msg('load indexes');
-    this.index = await CompactIndex.load(repo, {
-      signal: this.opts.signal,
-      onIssue: (i) =>
-        this.report({
-          severity: i.kind === 'old-format' ? 'hint' : 'error',
-          kind: i.kind === 'old-format' ? 'index-old-format' : 'index-unreadable',
-          message: i.kind === 'old-format' ? `${i.message}; this is non-critical, a prune rewrites it` : `error loading ${i.message}`,
-          index: i.indexId,
-        }),
-    });
+    const indexIssues: IndexLoadIssue[] = [];
+    this.index = await CompactIndex.load(this.repo, { signal: this.opts.signal, onIssue: (i) => indexIssues.push(i) });
+    this.loaded = { snapshots, snapshotErrors, indexIssues };
+  }
+
+  async run(): Promise<CheckResult> {
+    if (this.loaded === undefined) await this.load();
+    const { snapshots, snapshotErrors, indexIssues } = this.loaded!;
+    for (const i of indexIssues) {
+      this.report({
+        severity: i.kind === 'old-format' ? 'hint' : 'error',
+        kind: i.kind === 'old-format' ? 'index-old-format' : 'index-unreadable',
+        message: i.kind === 'old-format' ? `${i.message}; this is non-critical, a prune rewrites it` : `error loading ${i.message}`,
+        index: i.indexId,
+      });
+    }
     const index = this.index;
     for (const { pack, indexes } of index.packsInSeveralIndexes()) {
       this.report({ severity: 'hint', kind: 'pack-in-several-indexes', message: `pack ${index.packId(pack)} contained in several indexes: ${indexes.join(', ')}`, pack: index.packId(pack) });

@@ -78,25 +78,32 @@ const MAX_READ_GAP = 256 * 1024;
 const INDEX_MAX_BLOBS = 50_000;
 
 export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
-  const lock = opts.lockHeld ? undefined : await RepoLock.acquire(repo, { exclusive: true, retryLockMs: opts.retryLockMs, signal: opts.signal });
+  // bad options fail before anything is locked or read
+  if (typeof opts.maxUnused === 'string') parseMaxUnused(opts.maxUnused);
+  if (opts.repackUncompressed && repo.version < 2) {
+    throw new CairnError('INVALID_ARGUMENT', 'compression requires at least repository format version 2 (--repack-uncompressed)');
+  }
+  // the index is read while the lock is confirmed (its 200 ms re-check)
+  let index: CompactIndex | undefined;
+  const loadIndex = async (): Promise<void> => {
+    opts.onMessage?.('loading indexes...');
+    index = await CompactIndex.load(repo, { signal: opts.signal });
+  };
+  const lock = opts.lockHeld ? undefined : await RepoLock.acquire(repo, { exclusive: true, retryLockMs: opts.retryLockMs, signal: opts.signal, whileConfirming: loadIndex });
   try {
-    return await pruneLocked(repo, opts);
+    if (index === undefined) await loadIndex();
+    return await pruneLocked(repo, opts, index!);
   } finally {
     await lock?.release();
   }
 }
 
-async function pruneLocked(repo: Repository, opts: PruneOptions): Promise<PruneResult> {
+async function pruneLocked(repo: Repository, opts: PruneOptions, index: CompactIndex): Promise<PruneResult> {
   const started = repo.clock.now();
   const msg = opts.onMessage ?? (() => undefined);
   const maxUnused = typeof opts.maxUnused === 'string' ? parseMaxUnused(opts.maxUnused) : (opts.maxUnused ?? { kind: 'percent', value: 5 });
-  if (opts.repackUncompressed && repo.version < 2) {
-    throw new CairnError('INVALID_ARGUMENT', 'compression requires at least repository format version 2 (--repack-uncompressed)');
-  }
   const packSize = opts.packSize ?? 16 * 1024 * 1024;
 
-  msg('loading indexes...');
-  const index = await CompactIndex.load(repo, { signal: opts.signal });
   msg('loading all snapshots...');
   const { used, missing, snapshots } = await findUsedBlobs(repo, index, { ignore: opts.ignoreSnapshots, signal: opts.signal });
   msg(`found data that is still in use for ${snapshots.length} snapshots`);

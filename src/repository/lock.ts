@@ -8,7 +8,19 @@ import { safeUserName, type Repository } from './repository.js';
 /** restic refreshes its lock files every 5 minutes; a lock older than 30 minutes is stale. */
 export const LOCK_REFRESH_MS = 5 * 60 * 1000;
 export const LOCK_STALE_MS = 30 * 60 * 1000;
-/** restic waits this long after writing its lock before re-checking for conflicts. */
+/**
+ * restic waits this long after writing its lock before re-checking for conflicts, so that a lock
+ * another process wrote at about the same time has become visible in the listing.
+ *
+ * cairn waits only for exclusive locks. Each side writes its lock before its re-check, so of two
+ * processes racing, the one that writes second sees the other's lock in its re-check — or, if its
+ * listing lags, the first one sees the second's in its own re-check after the wait. What must never
+ * happen is an exclusive lock holder missing a non-exclusive one: the exclusive side waiting covers
+ * that in both orders (its re-check comes 200 ms after its write: a shared lock written before then
+ * is seen; one written after it sees in its own re-check the exclusive lock, which by then is at
+ * least 200 ms old — the same visibility assumption restic makes). Two shared locks never
+ * conflict. So a backup or restore does not pay the 200 ms.
+ */
 const LOCK_RECHECK_MS = 200;
 
 export interface LockInfo {
@@ -56,6 +68,21 @@ export interface LockOptions {
   /** Keep retrying for up to this long when the repository is locked (restic's --retry-lock). */
   retryLockMs?: number;
   signal?: AbortSignal;
+  /**
+   * Reads to do while the new lock waits for its re-check (restic's 200 ms), instead of after it:
+   * loading the index and snapshots, for example. They run only once no conflicting lock was
+   * seen. If the re-check then finds one, acquire() fails with REPO_LOCKED at once, without
+   * retrying, because those reads may have seen a repository another process was changing. If
+   * the reads fail while the lock is confirmed, the lock is removed and their error thrown.
+   */
+  whileConfirming?: () => Promise<void>;
+}
+
+/** A conflicting lock appeared while this one was being confirmed (not retried: see LockOptions.whileConfirming). */
+class LockRaceError extends CairnError {
+  constructor(message: string, opts: { object?: string; cause: unknown }) {
+    super('REPO_LOCKED', message, opts);
+  }
 }
 
 /**
@@ -78,9 +105,9 @@ export class RepoLock {
     let delay = 1000;
     for (;;) {
       try {
-        return await RepoLock.tryAcquire(repo, opts.exclusive);
+        return await RepoLock.tryAcquire(repo, opts.exclusive, opts.whileConfirming);
       } catch (e) {
-        if (!isCairnError(e, 'REPO_LOCKED') || repo.clock.now() + delay > deadline) throw e;
+        if (!isCairnError(e, 'REPO_LOCKED') || e instanceof LockRaceError || repo.clock.now() + delay > deadline) throw e;
         await repo.clock.sleep(delay, opts.signal);
         delay = Math.min(delay * 2, 60_000);
       }
@@ -101,7 +128,7 @@ export class RepoLock {
     }
   }
 
-  private static async tryAcquire(repo: Repository, exclusive: boolean): Promise<RepoLock> {
+  private static async tryAcquire(repo: Repository, exclusive: boolean, whileConfirming?: () => Promise<void>): Promise<RepoLock> {
     RepoLock.conflict(repo, await listLocks(repo), exclusive);
     const ns = repo.clock.nowNs();
     const template: LockFile = {
@@ -116,10 +143,24 @@ export class RepoLock {
     if (uid) template.uid = uid;
     if (gid) template.gid = gid;
     const id = await repo.saveUnpacked('lock', encodeLock(template));
+    // the reads run beside the wait; their outcome is collected, never left unhandled
+    const reads = whileConfirming?.().then(
+      () => undefined,
+      (e: unknown) => ({ error: e }),
+    );
     try {
-      await repo.clock.sleep(LOCK_RECHECK_MS);
-      RepoLock.conflict(repo, await listLocks(repo), exclusive, id);
+      if (exclusive) await repo.clock.sleep(LOCK_RECHECK_MS);
+      try {
+        RepoLock.conflict(repo, await listLocks(repo), exclusive, id);
+      } catch (e) {
+        if (reads === undefined || !isCairnError(e, 'REPO_LOCKED')) throw e;
+        await reads;
+        throw new LockRaceError(e.message, { object: e.object, cause: e });
+      }
+      const failed = await reads;
+      if (failed) throw failed.error;
     } catch (e) {
+      await reads;
       await repo.removeFile('lock', id).catch(() => undefined);
       throw e;
     }

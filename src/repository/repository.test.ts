@@ -8,6 +8,7 @@ import { LocalBackend } from '../backend/local.js';
 import { Repository } from './repository.js';
 import { BlobWriter } from './blob-writer.js';
 import { RepoLock, listLocks } from './lock.js';
+import { encodeLock } from '../format/lock.js';
 import { hashId } from '../core/ids.js';
 import { isCairnError } from '../core/errors.js';
 
@@ -76,6 +77,52 @@ test('locks: shared locks coexist, exclusive conflicts name the holder, release 
     assert.notEqual(x.id, before);
     assert.equal(readdirSync(path.join(dir, 'locks')).length, 1);
     await x.release();
+    assert.equal(readdirSync(path.join(dir, 'locks')).length, 0);
+  });
+});
+
+test('locks: an exclusive lock re-checks after its wait and sees a shared lock written meanwhile', async () => {
+  await withRepo(2, async (repo, dir) => {
+    const x = RepoLock.acquire(repo, { exclusive: true });
+    // a shared locker that passed its first check before x wrote its lock writes its file now
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(readdirSync(path.join(dir, 'locks')).length, 1, 'the exclusive lock is written before its wait');
+    const shared = await repo.saveUnpacked('lock', encodeLock({ time: '2026-01-01T00:00:00Z', exclusive: false, hostname: 'other', username: 'u', pid: 1 }));
+    await assert.rejects(x, (e) => isCairnError(e, 'REPO_LOCKED') && e.message.includes(shared.slice(0, 8)));
+    assert.deepEqual(readdirSync(path.join(dir, 'locks')), [shared], 'the exclusive lock file is removed again');
+  });
+});
+
+test('locks: a shared lock written during an exclusive lock\'s wait sees it and backs off', async () => {
+  await withRepo(2, async (repo) => {
+    const x = RepoLock.acquire(repo, { exclusive: true });
+    await new Promise((r) => setTimeout(r, 50));
+    await assert.rejects(RepoLock.acquire(repo, { exclusive: false }), (e) => isCairnError(e, 'REPO_LOCKED') && /exclusive lock/.test(e.message));
+    await (await x).release();
+  });
+});
+
+test('locks: reads overlapped with the confirmation run before acquire resolves; a race is not retried; failed reads remove the lock', async () => {
+  await withRepo(2, async (repo, dir) => {
+    const order: string[] = [];
+    const lock = await RepoLock.acquire(repo, { exclusive: true, whileConfirming: async () => void order.push('reads') });
+    order.push('acquired');
+    assert.deepEqual(order, ['reads', 'acquired']);
+    await lock.release();
+
+    // a conflicting lock appearing during the wait: REPO_LOCKED at once although retries were allowed
+    let reads = 0;
+    const started = Date.now();
+    const x = RepoLock.acquire(repo, { exclusive: true, retryLockMs: 60_000, whileConfirming: async () => void reads++ });
+    await new Promise((r) => setTimeout(r, 50));
+    await repo.saveUnpacked('lock', encodeLock({ time: '2026-01-01T00:00:00Z', exclusive: false, hostname: 'other', username: 'u', pid: 1 }));
+    await assert.rejects(x, (e) => isCairnError(e, 'REPO_LOCKED'));
+    assert.equal(reads, 1);
+    assert.ok(Date.now() - started < 30_000, 'not retried');
+    for (const f of readdirSync(path.join(dir, 'locks'))) await repo.removeFile('lock', f);
+
+    // the reads fail: their error, and no lock is left
+    await assert.rejects(RepoLock.acquire(repo, { exclusive: false, whileConfirming: async () => Promise.reject(new Error('index unreadable')) }), /index unreadable/);
     assert.equal(readdirSync(path.join(dir, 'locks')).length, 0);
   });
 });
