@@ -242,6 +242,9 @@ NAPI_MODULE_INIT() {
       {"openSync", NULL, cairn_js_open_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openBatch", NULL, cairn_js_open_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sha256", NULL, cairn_js_sha256, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256Stream", NULL, cairn_js_sha256_stream, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256Update", NULL, cairn_js_sha256_update, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256Digest", NULL, cairn_js_sha256_digest, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readFile", NULL, cairn_js_read_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readFileBatch", NULL, cairn_js_read_file_batch, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -167,6 +167,36 @@ int cairn_sha256(const uint8_t *const *parts, const size_t *lens, size_t count, 
   return digest(st, parts, lens, count, out);
 }
 
+/* A SHA-256 stream: an EVP context of its own (not the thread's), used by one thread at a time. */
+cairn_sha256_stream *cairn_sha256_stream_new(void) {
+  if (cairn_blob_init() != 0) return NULL;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  if (md == NULL) return NULL;
+  if (EVP_DigestInit_ex(md, sha256md, NULL) != 1) {
+    EVP_MD_CTX_free(md);
+    return NULL;
+  }
+  return (cairn_sha256_stream *)md;
+}
+
+int cairn_sha256_stream_update(cairn_sha256_stream *s, const uint8_t *data, size_t n) {
+  for (size_t off = 0; off < n;) {
+    size_t step = n - off < EVP_STEP ? n - off : EVP_STEP;
+    if (EVP_DigestUpdate((EVP_MD_CTX *)s, data + off, step) != 1) return -1;
+    off += step;
+  }
+  return 0;
+}
+
+int cairn_sha256_stream_final(cairn_sha256_stream *s, uint8_t out[32]) {
+  unsigned int n = 0;
+  return EVP_DigestFinal_ex((EVP_MD_CTX *)s, out, &n) == 1 && n == 32 ? 0 : -1;
+}
+
+void cairn_sha256_stream_free(cairn_sha256_stream *s) {
+  EVP_MD_CTX_free((EVP_MD_CTX *)s);
+}
+
 /* AES-256-CTR of n bytes from in to out (may be equal) with the given IV. 0 on success. */
 static int ctr_xor(thread_state *st, const cairn_key *k, const uint8_t iv[16], const uint8_t *in, uint8_t *out, size_t n) {
   if (EVP_EncryptInit_ex(st->ctr, aes256ctr, NULL, k->enc, iv) != 1) return -1;

@@ -82,6 +82,17 @@ int cairn_open(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open
 /* SHA-256 of the concatenation of parts. Returns 0 on success. */
 int cairn_sha256(const uint8_t *const *parts, const size_t *lens, size_t count, uint8_t out[32]);
 
+/*
+ * Incremental SHA-256 (a pack's ID, hashed as its bytes are written). A stream may move between
+ * threads but must not be used by two at once. new: NULL when out of memory; update/final: 0 on
+ * success; after final only free is allowed.
+ */
+typedef struct cairn_sha256_stream cairn_sha256_stream;
+cairn_sha256_stream *cairn_sha256_stream_new(void);
+int cairn_sha256_stream_update(cairn_sha256_stream *s, const uint8_t *data, size_t n);
+int cairn_sha256_stream_final(cairn_sha256_stream *s, uint8_t out[32]);
+void cairn_sha256_stream_free(cairn_sha256_stream *s);
+
 /* The zstd version linked in ("1.5.7"). */
 const char *cairn_zstd_version(void);
 

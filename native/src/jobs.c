@@ -237,7 +237,14 @@ static int get_destination(napi_env env, napi_value v, size_t need, int check, u
 
 /* ---- jobs -------------------------------------------------------------------------------- */
 
-enum { JOB_SEAL, JOB_OPEN, JOB_HASH };
+enum { JOB_SEAL, JOB_OPEN, JOB_HASH, JOB_HASH_UPDATE };
+
+/* A Sha256Stream object's native side. busy: an update job is queued or running. */
+typedef struct {
+  cairn_sha256_stream *s;
+  int busy;
+  int done;
+} hash_stream;
 
 typedef struct {
   int type;
@@ -257,6 +264,7 @@ typedef struct {
   size_t nparts;
   uint8_t digest[32];
   int hash_failed;
+  hash_stream *stream;
 } job;
 
 static void job_free(napi_env env, job *j) {
@@ -306,6 +314,9 @@ static void execute(napi_env env, void *data) {
     case JOB_HASH:
       j->hash_failed = cairn_sha256(j->parts, j->lens, j->nparts, j->digest) != 0;
       break;
+    case JOB_HASH_UPDATE:
+      j->hash_failed = cairn_sha256_stream_update(j->stream->s, j->in, j->n) != 0;
+      break;
   }
 }
 
@@ -323,6 +334,10 @@ static napi_value job_outcome(napi_env env, napi_status status, job *j, int *is_
     } else {
       result = open_result(env, &j->open_r, j->open.dst != NULL);
     }
+  } else if (j->type == JOB_HASH_UPDATE) {
+    j->stream->busy = 0;
+    if (j->hash_failed) error = kernel_error(env, CAIRN_ERR_INTERNAL, "SHA-256 failed");
+    else if (napi_get_undefined(env, &result) != napi_ok) result = NULL;
   } else {
     if (j->hash_failed) error = kernel_error(env, CAIRN_ERR_INTERNAL, "SHA-256 failed");
     else result = hex_id(env, j->digest);
@@ -538,4 +553,95 @@ napi_value cairn_js_sha256(napi_env env, napi_callback_info info) {
   }
   j->nparts = count;
   return job_queue(env, j, "cairn:sha256");
+}
+
+/* ---- sha256 streams -------------------------------------------------------------------------- */
+
+static const napi_type_tag stream_tag = {0x636169726e736861ULL, 0x3235365374726d31ULL};
+
+static void free_stream(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  hash_stream *h = data;
+  cairn_sha256_stream_free(h->s);
+  free(h);
+}
+
+/* The hash_stream of a Sha256Stream object, or NULL with a TypeError thrown. */
+static hash_stream *get_stream(napi_env env, napi_value v) {
+  bool ok = false;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return cairn_napi_failed(env), NULL;
+  if (t == napi_object && napi_check_object_type_tag(env, v, &stream_tag, &ok) != napi_ok) return cairn_napi_failed(env), NULL;
+  void *p = NULL;
+  if (!ok || napi_unwrap(env, v, &p) != napi_ok || p == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "stream must be a Sha256Stream (from sha256Stream())");
+    return NULL;
+  }
+  return p;
+}
+
+/* Refuses a stream that is finished or has an update in flight (an Error with code ERR_INVALID_STATE). */
+static int stream_idle(napi_env env, hash_stream *h) {
+  if (h->done || h->busy) {
+    napi_throw_error(env, "ERR_INVALID_STATE", h->done ? "sha256 stream already finished" : "sha256 stream has an update in flight");
+    return 0;
+  }
+  return 1;
+}
+
+/* sha256Stream(): Sha256Stream */
+napi_value cairn_js_sha256_stream(napi_env env, napi_callback_info info) {
+  (void)info;
+  hash_stream *h = calloc(1, sizeof *h);
+  if (h == NULL || (h->s = cairn_sha256_stream_new()) == NULL) {
+    free(h);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  napi_value obj;
+  if (napi_create_object(env, &obj) != napi_ok || napi_type_tag_object(env, obj, &stream_tag) != napi_ok ||
+      napi_wrap(env, obj, h, free_stream, NULL, NULL) != napi_ok) {
+    free_stream(env, h, NULL);
+    cairn_napi_failed(env);
+    return NULL;
+  }
+  return obj;
+}
+
+/* sha256Update(stream, data): Promise<void> — one update at a time per stream. */
+napi_value cairn_js_sha256_update(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!cairn_args(env, info, 2, argv, NULL)) return NULL;
+  hash_stream *h = get_stream(env, argv[0]);
+  uint8_t *data;
+  size_t n;
+  if (h == NULL || !stream_idle(env, h) || !cairn_get_bytes(env, argv[1], "data", &data, &n)) return NULL;
+  job *j = job_new(env, JOB_HASH_UPDATE, 2);
+  if (j == NULL) return NULL;
+  if (!job_ref(env, j, argv[0]) || !job_ref(env, j, argv[1])) {
+    job_free(env, j);
+    return NULL;
+  }
+  j->stream = h;
+  j->in = data;
+  j->n = n;
+  napi_value promise = job_queue(env, j, "cairn:sha256Update");
+  if (promise != NULL) h->busy = 1;
+  return promise;
+}
+
+/* sha256Digest(stream): string (64 lower-case hex digits); the stream is finished afterwards. */
+napi_value cairn_js_sha256_digest(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!cairn_args(env, info, 1, argv, NULL)) return NULL;
+  hash_stream *h = get_stream(env, argv[0]);
+  if (h == NULL || !stream_idle(env, h)) return NULL;
+  uint8_t out[32];
+  h->done = 1;
+  if (cairn_sha256_stream_final(h->s, out) != 0) {
+    napi_throw_error(env, "ERR_CAIRN_INTERNAL", "SHA-256 failed");
+    return NULL;
+  }
+  return hex_id(env, out);
 }

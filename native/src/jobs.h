@@ -16,5 +16,8 @@ napi_value cairn_js_open(napi_env env, napi_callback_info info);
 napi_value cairn_js_open_sync(napi_env env, napi_callback_info info);
 napi_value cairn_js_open_batch(napi_env env, napi_callback_info info);
 napi_value cairn_js_sha256(napi_env env, napi_callback_info info);
+napi_value cairn_js_sha256_stream(napi_env env, napi_callback_info info);
+napi_value cairn_js_sha256_update(napi_env env, napi_callback_info info);
+napi_value cairn_js_sha256_digest(napi_env env, napi_callback_info info);
 
 #endif

@@ -204,6 +204,8 @@ export interface BlobKernels {
   openSync(key: SealKey, sealed: Uint8Array, opts: OpenOptions): Buffer;
   /** SHA-256 of data (or of the concatenation of the parts, at most 4096) as 64 lower-case hex digits, off the JavaScript thread. */
   sha256(data: Uint8Array | readonly Uint8Array[]): Promise<string>;
+  /** An incremental SHA-256 whose updates run off the JavaScript thread (see Sha256Stream). */
+  sha256Stream(): Sha256Stream;
   /**
    * Reads a whole regular file into `out` in one thread-pool job: open (O_RDONLY | O_NOFOLLOW |
    * O_NONBLOCK | O_NOATIME, without O_NOATIME where that is not permitted), fstat, check that it
@@ -229,6 +231,18 @@ export interface LstatBatchResult {
 }
 
 export const LSTAT_STRIDE = 12;
+
+/**
+ * Incremental SHA-256 (a pack's ID while its bytes are written). One update at a time: the next
+ * may start when the previous promise settled; `data` must stay unmodified until then. digest()
+ * ends the stream. Misuse (an update in flight, a finished stream) throws an Error with code
+ * ERR_INVALID_STATE.
+ */
+export interface Sha256Stream {
+  update(data: Uint8Array): Promise<void>;
+  /** 64 lower-case hex digits. */
+  digest(): string;
+}
 
 export interface NativeApi extends BlobKernels, FileKernels {
   /** 'native' for the addon, 'fallback' for the TypeScript implementation. */

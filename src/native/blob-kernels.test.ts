@@ -338,6 +338,31 @@ describe('sha256 kernel', () => {
   });
 });
 
+describe('sha256 streams', () => {
+  it('hash the concatenation of the updates, like node:crypto, in both implementations', async () => {
+    const rand = prng(9);
+    for (const sizes of [[], [0], [1], [MiB, 7, 0, 3 * MiB + 1], Array.from({ length: 50 }, (_, i) => (i * 7919) % 70_000)]) {
+      const parts = sizes.map((n) => randomBytes(rand, n));
+      for (const impl of impls) {
+        const s = impl.api.sha256Stream();
+        for (const p of parts) await s.update(p);
+        assert.equal(s.digest(), sha(Buffer.concat(parts)), `${impl.name} ${sizes.length} parts`);
+      }
+    }
+  });
+
+  it('refuse use after digest and non-bytes alike', async () => {
+    for (const impl of impls) {
+      const s = impl.api.sha256Stream();
+      await assert.rejects(s.update('x' as unknown as Uint8Array), TypeError, impl.name);
+      await s.update(Buffer.from('abc'));
+      assert.equal(s.digest(), sha(Buffer.from('abc')));
+      assert.throws(() => s.digest(), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_STATE', impl.name);
+      await assert.rejects(s.update(Buffer.from('x')), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_STATE', impl.name);
+    }
+  });
+});
+
 describe('blob kernels: argument checks (both throw alike)', () => {
   it('keys: sizes, and keys of the other implementation', () => {
     for (const impl of impls) {

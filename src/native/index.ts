@@ -37,6 +37,7 @@ export type {
   SealedBlob,
   SealKey,
   SealOptions,
+  Sha256Stream,
   XattrEntry,
   FileKernels,
   FileMeta,
@@ -61,6 +62,9 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   open?: (key: SealKey, sealed: Uint8Array, ulen: number, maxSize: number, id?: Uint8Array, out?: Uint8Array) => Promise<Buffer | number>;
   openSync?: (key: SealKey, sealed: Uint8Array, ulen: number, maxSize: number, id?: Uint8Array, out?: Uint8Array) => Buffer | number;
   sha256?: (data: Uint8Array | readonly Uint8Array[]) => Promise<string>;
+  sha256Stream?: () => object;
+  sha256Update?: (stream: object, data: Uint8Array) => Promise<void>;
+  sha256Digest?: (stream: object) => string;
   readFile?: (
     path: NativePath,
     out: Uint8Array,
@@ -90,7 +94,7 @@ type RawRestoreArgs = [path: NativePath, data: Uint8Array | null, truncate: bool
 type RawSealed = Omit<SealedBlob, 'sealed'> & { sealed: Buffer | number };
 type RawReadFile = Omit<ReadFileResult, 'sealed'> & { sealedLength?: number; uncompressedLength?: number };
 const ADDON_FUNCTIONS = ['poly1305', 'rabin', 'lgetxattrs', 'lsetxattr', 'mknod', 'mkfifo', 'utimens'] as const;
-const BLOB_FUNCTIONS = ['sealKey', 'seal', 'sealSync', 'open', 'openSync', 'sha256', 'readFile'] as const;
+const BLOB_FUNCTIONS = ['sealKey', 'seal', 'sealSync', 'open', 'openSync', 'sha256', 'sha256Stream', 'sha256Update', 'sha256Digest', 'readFile'] as const;
 
 const cpus = Math.max(1, availableParallelism());
 if (process.env.UV_THREADPOOL_SIZE === undefined && cpus + 2 > 4) process.env.UV_THREADPOOL_SIZE = String(cpus + 2);
@@ -207,6 +211,10 @@ function addonBlobKernels(
       ).then((r) => plainView(r, o.out)),
     openSync: (key, sealed, o) => plainView(m.openSync(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out), o.out),
     sha256: (data) => slots.run(() => m.sha256(data)),
+    sha256Stream: () => {
+      const s = m.sha256Stream();
+      return { update: (data) => slots.run(() => m.sha256Update(s, data)), digest: () => m.sha256Digest(s) };
+    },
     // I/O, not CPU: not admitted through the limiter (callers bound how many files they read).
     // Calls made in one turn of the event loop share thread-pool jobs (see core/coalesce.ts).
     readFile: (path, out, o = {}) => {

@@ -9,11 +9,11 @@
  * - in memory (object stores): bytes are collected in one buffer and saved in one request, which
  *   is what those stores want (and what a retry can send again).
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Backend, SpoolFile } from '../backend/backend.js';
 import type { Id } from '../core/ids.js';
 import { BufferPool } from '../native/buffer-pool.js';
-import { native } from '../native/index.js';
+import { native, type Sha256Stream } from '../native/index.js';
 
 export interface PackSink {
   /** Bytes appended so far. */
@@ -53,7 +53,11 @@ const MAX_UNWRITTEN = 4 * STAGE;
 
 class SpooledPackSink implements PackSink {
   size = 0;
-  private readonly hash: Hash = createHash('sha256');
+  // The pack ID is hashed stage by stage on the thread pool (native), in append order: ~0.5 ms of
+  // CPU per MiB that the JavaScript thread — the backup's busiest — no longer spends.
+  private readonly hash: Sha256Stream = native.sha256Stream();
+  /** The chain of hash updates (each waits for the previous one). */
+  private hashing: Promise<void> = Promise.resolve();
   private stage: Buffer | undefined;
   private fill = 0;
   /** File position of the next staged write. */
@@ -85,16 +89,16 @@ class SpooledPackSink implements PackSink {
     const buf = this.stage;
     if (buf === undefined || this.fill === 0) return;
     const bytes = buf.subarray(0, this.fill);
-    // Hashing here, in append order, is what lets finish() name the pack without reading it back
-    // (SHA-256 runs at ~2 GB/s with the CPU's SHA extensions: ½ ms per stage).
-    this.hash.update(bytes);
+    // Hashing in append order is what lets finish() name the pack without reading it back.
+    const hashed = (this.hashing = this.hashing.then(() => this.hash.update(bytes)));
     const position = this.flushed;
     this.flushed += bytes.length;
     this.unwritten += bytes.length;
     this.stage = undefined;
     this.fill = 0;
-    const w = this.file
-      .write(bytes, position)
+    // the stage goes back to the pool once it is both written and hashed
+    const w = Promise.all([this.file.write(bytes, position), hashed])
+      .then(() => undefined)
       .catch((e) => {
         this.failure ??= e;
       })
@@ -120,7 +124,7 @@ class SpooledPackSink implements PackSink {
       await this.file.discard();
       throw this.failure;
     }
-    const id = this.hash.digest('hex');
+    const id = this.hash.digest();
     await this.file.commit(id);
     return id;
   }

@@ -12,7 +12,7 @@ import { createCipheriv, createHash, randomFillSync, type Cipher } from 'node:cr
 import { constants as C, promises as fsp } from 'node:fs';
 import binding from 'zstd-napi/binding.js';
 import { zstdCompressBound, zstdCompressInto, zstdDecompress } from '../../format/zstd.js';
-import type { BlobKernels, CorruptReason, NativePath, OpenOptions, ReadFileOptions, ReadFileResult, SealedBlob, SealKey, SealOptions } from '../api.js';
+import type { BlobKernels, CorruptReason, NativePath, OpenOptions, ReadFileOptions, ReadFileResult, SealedBlob, SealKey, SealOptions, Sha256Stream } from '../api.js';
 import { bool, codedError, int, rangeError, typeError } from './args.js';
 
 const IV_LEN = 16;
@@ -224,8 +224,32 @@ export function makeBlobKernels(poly1305: (key: Uint8Array, msg: Uint8Array) => 
     open: (key, sealed, opts) => settle(() => openSync(key, sealed, opts)),
     openSync,
     sha256: (data) => settle(() => sha256Sync(data)),
+    sha256Stream: () => new FallbackSha256Stream(),
     readFile: (path, out, o) => readFileWith(sealSync, path, out, o),
   };
+}
+
+/** Sha256Stream on the calling thread (updates settle at once, so one is never in flight). */
+class FallbackSha256Stream implements Sha256Stream {
+  private readonly h = createHash('sha256');
+  private done = false;
+
+  update(data: Uint8Array): Promise<void> {
+    return settle(() => {
+      this.live();
+      this.h.update(bytes(data, 'data'));
+    });
+  }
+
+  digest(): string {
+    this.live();
+    this.done = true;
+    return this.h.digest('hex');
+  }
+
+  private live(): void {
+    if (this.done) throw Object.assign(new Error('sha256 stream already finished'), { code: 'ERR_INVALID_STATE' });
+  }
 }
 
 const O_NOATIME = C.O_NOATIME ?? 0;
