@@ -368,10 +368,12 @@ class Checker {
 
   /** restic's selection: n/t by the first byte of the pack ID, x% and sizes by random choice. */
   private selectPacks(existing: Map<number, number>): number[] {
-    const all = [...existing.keys()].sort((a, b) => (this.index.packId(a) < this.index.packId(b) ? -1 : 1));
+    // pack IDs are built from the index on each call: make each once for the sort
+    const byId = [...existing.keys()].map((p) => ({ p, id: this.index.packId(p) })).sort((a, b) => (a.id < b.id ? -1 : 1));
+    const all = byId.map((x) => x.p);
     const s = this.subset;
     if (!s) return all;
-    if (s.kind === 'bucket') return all.filter((p) => parseInt(this.index.packId(p).slice(0, 2), 16) % s.total === s.n - 1);
+    if (s.kind === 'bucket') return byId.filter((x) => parseInt(x.id.slice(0, 2), 16) % s.total === s.n - 1).map((x) => x.p);
     let percent: number;
     if (s.kind === 'percent') percent = s.value;
     else {
@@ -422,7 +424,7 @@ class Checker {
     const index = this.index;
     const packId = index.packId(p);
     const err = (kind: ProblemKind, message: string, extra: Partial<CheckProblem> = {}) => this.report({ severity: 'error', kind, message: `pack ${packId}: ${message}`, pack: packId, ...extra });
-    entries.sort((a, b) => index.entryOffset(a) - index.entryOffset(b));
+    // entries come from byPack(): by offset
     let end = 0;
     let gaps = false;
     for (const e of entries) {

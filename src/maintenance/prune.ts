@@ -248,7 +248,7 @@ async function repack(repo: Repository, index: CompactIndex, plan: PrunePlan, wr
       const e = order[i]!;
       if (plan.keep[index.entryHandle(e)]) entries.push(e);
     }
-    entries.sort((a, b) => index.entryOffset(a) - index.entryOffset(b));
+    // byPack() lists each pack's entries by offset
     let i = 0;
     while (i < entries.length) {
       const from = index.entryOffset(entries[i]!);
@@ -362,7 +362,7 @@ async function writeIndexes(repo: Repository, index: CompactIndex, plan: PrunePl
   for (let p = 0; p < index.packCount; p++) {
     const packId = index.packId(p);
     if (!newSet.has(packId) && plan.action[p] !== PackAction.Keep) continue;
-    const entries = Array.from(order.subarray(start[p]!, start[p + 1]!)).sort((a, b) => index.entryOffset(a) - index.entryOffset(b));
+    const entries = order.subarray(start[p]!, start[p + 1]!); // by offset
     if (w.blobs > 0 && w.blobs + entries.length > maxBlobs) await flush();
     w.beginPack(packId);
     for (const e of entries) {
