@@ -68,15 +68,15 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const absPaths = [...new Set(targets.map((t) => t.abs))];
   const host = opts.host ?? hostname();
   const timeNs = opts.timeNs ?? repo.clock.nowNs();
-  // The index and the snapshot list are read while the lock is confirmed (restic's 200 ms
-  // re-check); with --dry-run or --no-lock there is no lock and they are read right away.
+  const lock = opts.dryRun || opts.noLock ? undefined : await RepoLock.acquire(repo, { exclusive: false, retryLockMs: opts.retryLockMs, signal: opts.signal });
+  // index and snapshot list at once (a shared lock has no re-check wait to overlap them with)
   let snapshots: SnapshotEntry[] | undefined;
-  const reads = async (): Promise<void> => {
-    const [, list] = await Promise.all([repo.loadIndex(opts.signal), opts.force || opts.parent ? undefined : listSnapshots(repo, () => undefined)]);
-    snapshots = list;
-  };
-  const lock = opts.dryRun || opts.noLock ? undefined : await RepoLock.acquire(repo, { exclusive: false, retryLockMs: opts.retryLockMs, signal: opts.signal, whileConfirming: reads });
-  if (lock === undefined) await reads();
+  try {
+    [, snapshots] = await Promise.all([repo.loadIndex(opts.signal), opts.force || opts.parent ? undefined : listSnapshots(repo, () => undefined)]);
+  } catch (e) {
+    await lock?.release();
+    throw e;
+  }
   // a remote backend takes as many pack uploads at once as it has connections (restic: 5 for S3/REST)
   const writer = new BlobWriter(repo, { compression: opts.compression, packSize: opts.packSize, workers: opts.workers, uploadConcurrency: repo.backend.connections });
   try {

@@ -69,20 +69,15 @@ export interface LockOptions {
   retryLockMs?: number;
   signal?: AbortSignal;
   /**
-   * Reads to do while the new lock waits for its re-check (restic's 200 ms), instead of after it:
-   * loading the index and snapshots, for example. They run only once no conflicting lock was
-   * seen. If the re-check then finds one, acquire() fails with REPO_LOCKED at once, without
-   * retrying, because those reads may have seen a repository another process was changing. If
-   * the reads fail while the lock is confirmed, the lock is removed and their error thrown.
+   * Reads to do while a new exclusive lock waits for its re-check (restic's 200 ms), instead of
+   * after it: loading the index and snapshots, for example. They start once no conflicting lock
+   * was seen; acquire() resolves after both the lock and the reads are done. If the re-check finds
+   * a conflict, the attempt fails like any other (and is retried within retryLockMs), so the
+   * reads may run again: they must replace, not add to, what an earlier attempt read. Shared
+   * locks do not wait; for them the reads run after the re-check. If the reads fail, the lock is
+   * removed and their error thrown.
    */
   whileConfirming?: () => Promise<void>;
-}
-
-/** A conflicting lock appeared while this one was being confirmed (not retried: see LockOptions.whileConfirming). */
-class LockRaceError extends CairnError {
-  constructor(message: string, opts: { object?: string; cause: unknown }) {
-    super('REPO_LOCKED', message, opts);
-  }
 }
 
 /**
@@ -107,7 +102,7 @@ export class RepoLock {
       try {
         return await RepoLock.tryAcquire(repo, opts.exclusive, opts.whileConfirming);
       } catch (e) {
-        if (!isCairnError(e, 'REPO_LOCKED') || e instanceof LockRaceError || repo.clock.now() + delay > deadline) throw e;
+        if (!isCairnError(e, 'REPO_LOCKED') || repo.clock.now() + delay > deadline) throw e;
         await repo.clock.sleep(delay, opts.signal);
         delay = Math.min(delay * 2, 60_000);
       }
@@ -143,24 +138,20 @@ export class RepoLock {
     if (uid) template.uid = uid;
     if (gid) template.gid = gid;
     const id = await repo.saveUnpacked('lock', encodeLock(template));
-    // the reads run beside the wait; their outcome is collected, never left unhandled
-    const reads = whileConfirming?.().then(
-      () => undefined,
-      (e: unknown) => ({ error: e }),
-    );
+    // during an exclusive lock's wait the reads run beside it; their outcome is collected, never left unhandled
+    const collect = (): Promise<{ error: unknown } | undefined> | undefined =>
+      whileConfirming?.().then(
+        () => undefined,
+        (e: unknown) => ({ error: e }),
+      );
+    const overlapped = exclusive ? collect() : undefined;
     try {
       if (exclusive) await repo.clock.sleep(LOCK_RECHECK_MS);
-      try {
-        RepoLock.conflict(repo, await listLocks(repo), exclusive, id);
-      } catch (e) {
-        if (reads === undefined || !isCairnError(e, 'REPO_LOCKED')) throw e;
-        await reads;
-        throw new LockRaceError(e.message, { object: e.object, cause: e });
-      }
-      const failed = await reads;
+      RepoLock.conflict(repo, await listLocks(repo), exclusive, id);
+      const failed = exclusive ? await overlapped : await collect();
       if (failed) throw failed.error;
     } catch (e) {
-      await reads;
+      await overlapped;
       await repo.removeFile('lock', id).catch(() => undefined);
       throw e;
     }
