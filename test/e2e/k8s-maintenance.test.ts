@@ -59,6 +59,7 @@ test('maintenance: retention by series, then two agents, one Lease holder, prune
   a2 = s.agent('node-2', maint);
   const holders = new Set<string>();
   let sampling = true;
+  t.after(() => void (sampling = false)); // a failed assertion must not leave the sampler polling forever
   const sampler = (async () => {
     while (sampling) {
       const l = (await s.leases().catch(() => [])).find((x) => x.metadata.name === leaseName);
