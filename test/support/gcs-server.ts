@@ -208,7 +208,10 @@ export async function startGcsServer(opts: { host?: string; port?: number } = {}
       else sendError(res, entry, new HttpError(500, 'backendError', `internal error: ${(e as Error)?.message ?? String(e)}`));
     });
   });
-  server.keepAliveTimeout = 5000;
+  // Idle keep-alive sockets stay open for the whole test run: a server closing one just as the
+  // client reuses it resets that request (ECONNRESET), which the checks that use a backend
+  // without the retry layer would report as a failure (resets are tested through the fault proxy).
+  server.keepAliveTimeout = 120_000;
 
   function baseUrl(req: http.IncomingMessage): string {
     return `http://${req.headers.host ?? `${host}:${port}`}`;
