@@ -11,7 +11,7 @@ import { RepoLock } from '../repository/lock.js';
 import { BlobOpener } from '../repository/seal-open.js';
 import { findSnapshot, type SnapshotFilter } from '../repository/snapshots.js';
 import { executeRestore, planRestore, type RestoreSummary, type RestorerRepo } from '../restorer/restorer.js';
-import { relString } from '../restorer/plan.js';
+import { Kind, type RestorePlan } from '../restorer/plan.js';
 
 export interface RestoreOptions {
   /** "latest", an ID or a prefix, optionally followed by ":subpath". */
@@ -94,7 +94,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       signal: opts.signal,
     });
     const result: RestoreResult = { ...summary, snapshotId, durationMs: 0 };
-    if (opts.verify && !opts.dryRun) result.verified = await verifyRestore(repo, plan.entries, target, opts.reporter);
+    if (opts.verify && !opts.dryRun) result.verified = await verifyRestore(repo, plan, target, opts.reporter);
     result.durationMs = repo.clock.now() - started;
     return result;
   } finally {
@@ -103,18 +103,20 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
 }
 
 /** Re-reads every restored file and checks each content blob's hash (restic's --verify). */
-async function verifyRestore(repo: Repository, entries: Array<{ rel: Buffer[]; node: TreeNode }>, target: string, reporter?: Reporter) {
+async function verifyRestore(repo: Repository, plan: RestorePlan, target: string, reporter?: Reporter) {
   let files = 0;
   let errors = 0;
-  for (const e of entries) {
-    if (e.node.type !== 'file') continue;
+  const entries = plan.entries;
+  for (let i = 0; i < entries.count; i++) {
+    if (entries.kind(i) !== Kind.file) continue;
     files++;
-    const p = Buffer.concat([Buffer.from(target + '/'), ...e.rel.flatMap((c, i) => (i ? [Buffer.from('/'), c] : [c]))]);
+    const rel = entries.rel(i);
+    const p = Buffer.concat([Buffer.from(target + '/'), ...rel.flatMap((c, k) => (k ? [Buffer.from('/'), c] : [c]))]);
     try {
       const h = await openFile(p, 'r');
       try {
         let pos = 0;
-        for (const id of e.node.content ?? []) {
+        for (const id of plan.contentIds(i)) {
           const size = repo.index.blobSize('data', id);
           if (size === undefined) throw new CairnError('CORRUPT', `blob ${id} not in index`);
           const buf = Buffer.alloc(size);
@@ -131,7 +133,7 @@ async function verifyRestore(repo: Repository, entries: Array<{ rel: Buffer[]; n
       }
     } catch (err) {
       errors++;
-      reporter?.itemError?.(relString(e.rel), err instanceof Error ? err : new Error(String(err)));
+      reporter?.itemError?.(entries.relString(i), err instanceof Error ? err : new Error(String(err)));
     }
   }
   return { files, errors };

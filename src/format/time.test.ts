@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { isCairnError } from '../core/errors.js';
-import { formatLocalTime, formatTime, localOffsetMinutes, parseTime } from './time.js';
+import { daysFromCivil, formatLocalTime, formatTime, localOffsetMinutes, parseTime, parseTimeParts } from './time.js';
 
 const S = 1_000_000_000n;
 
@@ -112,4 +112,83 @@ test('localOffsetMinutes follows TZ (Asia/Tokyo, America/New_York with DST)', ()
   assert.equal(run('America/New_York', '1686832496000000000'), '2023-06-15T08:34:56-04:00');
   assert.equal(run('America/New_York', '1704164645000000000'), '2024-01-01T22:04:05-05:00');
   assert.equal(run('UTC', '1704164645000000001'), '2024-01-02T03:04:05.000000001Z');
+});
+
+test('parseTimeParts: the instant of parseTime as seconds and nanoseconds, the same errors', () => {
+  assert.deepEqual(parseTimeParts('1969-12-31T23:59:59.999999999Z'), { secs: -1, nanos: 999_999_999, offsetMinutes: 0 });
+  assert.deepEqual(parseTimeParts('0001-01-01T00:00:00Z'), { secs: -62_135_596_800, nanos: 0, offsetMinutes: 0 });
+  assert.deepEqual(parseTimeParts('2023-06-15T12:34:56.1-05:30'), { secs: 1686832496 + 5 * 3600 + 1800, nanos: 100_000_000, offsetMinutes: -330 });
+  assert.throws(() => parseTimeParts('2023-02-29T00:00:00Z'), (e) => isCairnError(e, 'CORRUPT'));
+  fc.assert(
+    fc.property(
+      fc.bigInt(-62_135_596_800n * S, 253_402_214_400n * S),
+      fc.integer({ min: -14 * 60, max: 14 * 60 }),
+      (ns, off) => {
+        const s = formatTime(ns, off);
+        const p = parseTimeParts(s);
+        assert.ok(Number.isSafeInteger(p.secs) && p.nanos >= 0 && p.nanos < 1e9);
+        const q = parseTime(s);
+        assert.equal(BigInt(p.secs) * S + BigInt(p.nanos), q.ns);
+        assert.equal(p.offsetMinutes, q.offsetMinutes);
+      },
+    ),
+  );
+});
+
+/** The regular-expression parser parseTimeParts replaced: the reference for its grammar and checks. */
+function referenceParse(s: string): { secs: number; nanos: number; offsetMinutes: number } {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/.exec(s);
+  if (m === null) throw new Error(`invalid time ${JSON.stringify(s)}`);
+  const [y, mo, d, hh, mi, ss] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  if (mo < 1 || mo > 12) throw new Error(`invalid time ${JSON.stringify(s)}: month out of range`);
+  if (d < 1 || d > (mo === 2 && leap ? 29 : [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1]!)) throw new Error(`invalid time ${JSON.stringify(s)}: day out of range`);
+  if (hh > 23 || mi > 59 || ss > 59) throw new Error(`invalid time ${JSON.stringify(s)}: time of day out of range`);
+  let offsetMinutes = 0;
+  if (m[8] === undefined) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 23 || om > 59) throw new Error(`invalid time ${JSON.stringify(s)}: offset out of range`);
+    offsetMinutes = oh * 60 + om;
+    if (m[9] === '-') offsetMinutes = -offsetMinutes;
+  }
+  const nanos = m[7] === undefined ? 0 : Number(m[7].slice(0, 9).padEnd(9, '0'));
+  const secs = daysFromCivil(y, mo, d) * 86_400 + hh * 3600 + mi * 60 + ss - offsetMinutes * 60;
+  return { secs, nanos, offsetMinutes };
+}
+
+test('parseTimeParts accepts and rejects exactly what the regular expression did', () => {
+  const outcome = (f: () => unknown) => {
+    try {
+      return { ok: f() };
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  };
+  const valid = fc
+    .tuple(
+      fc.integer({ min: 0, max: 9999 }),
+      fc.integer({ min: 0, max: 13 }),
+      fc.integer({ min: 0, max: 32 }),
+      fc.integer({ min: 0, max: 24 }),
+      fc.integer({ min: 0, max: 60 }),
+      fc.integer({ min: 0, max: 60 }),
+      fc.option(fc.stringMatching(/^[0-9]{1,12}$/)),
+      fc.constantFrom('Z', '+00:00', '-00:00', '+05:30', '-12:45', '+23:59', '+24:00', '-07:60'),
+    )
+    .map(([y, mo, d, h, mi, s, frac, zone]) => {
+      const p2 = (n: number) => String(n).padStart(2, '0');
+      return `${String(y).padStart(4, '0')}-${p2(mo)}-${p2(d)}T${p2(h)}:${p2(mi)}:${p2(s)}${frac === null ? '' : `.${frac}`}${zone}`;
+    });
+  // and mangled: a character replaced, inserted or removed
+  const mangled = fc.tuple(valid, fc.nat(), fc.constantFrom('', '0', '9', '.', ':', '-', '+', 'Z', 'z', 'T', ' ', '٣', '\n'), fc.boolean()).map(([t, at, c, insert]) => {
+    const i = at % (t.length + 1);
+    return t.slice(0, i) + c + t.slice(insert ? i : i + 1);
+  });
+  fc.assert(
+    fc.property(fc.oneof(valid, mangled), (t) => {
+      assert.deepEqual(outcome(() => parseTimeParts(t)), outcome(() => referenceParse(t)), t);
+    }),
+    { numRuns: 20_000 },
+  );
 });

@@ -128,37 +128,82 @@ export interface ParsedTime {
   offsetMinutes: number;
 }
 
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/;
+/** Value of the n ASCII digits of s at `at`, or -1 when they are not all digits (or s ends before). */
+function digitsAt(s: string, at: number, n: number): number {
+  let v = 0;
+  for (let k = 0; k < n; k++) {
+    const d = s.charCodeAt(at + k) - 0x30; // NaN past the end
+    if (!(d >= 0 && d <= 9)) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+const DASH = 0x2d;
+const COLON = 0x3a;
 
 /**
  * Parses RFC 3339 text as Go's time.Time.UnmarshalJSON does (fraction of any length, digits
  * beyond nanoseconds are truncated). Throws CORRUPT on malformed text or out-of-range fields.
  */
 export function parseTime(s: string): ParsedTime {
-  const m = RFC3339.exec(s);
-  if (m === null) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}`);
-  const y = +m[1];
-  const mo = +m[2];
-  const d = +m[3];
-  const hh = +m[4];
-  const mi = +m[5];
-  const ss = +m[6];
+  const p = parseTimeParts(s);
+  return { ns: BigInt(p.secs) * NS_PER_S + BigInt(p.nanos), offsetMinutes: p.offsetMinutes };
+}
+
+/** An instant as whole seconds since the Unix epoch plus nanoseconds (0 ≤ nanos < 10⁹). */
+export interface TimeParts {
+  secs: number;
+  nanos: number;
+  /** Offset shown in the text, minutes east of UTC (0 for `Z`). */
+  offsetMinutes: number;
+}
+
+/**
+ * parseTime without bigints (for callers that store times in number columns). The grammar,
+ * `dddd-dd-ddTdd:dd:dd[.d+](Z|±dd:dd)` with ASCII digits, is scanned by hand: a restore parses
+ * two times per file.
+ */
+export function parseTimeParts(s: string): TimeParts {
+  const invalid = () => new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}`);
+  const y = digitsAt(s, 0, 4);
+  const mo = digitsAt(s, 5, 2);
+  const d = digitsAt(s, 8, 2);
+  const hh = digitsAt(s, 11, 2);
+  const mi = digitsAt(s, 14, 2);
+  const ss = digitsAt(s, 17, 2);
+  if ((y | mo | d | hh | mi | ss) < 0) throw invalid();
+  if (s.charCodeAt(4) !== DASH || s.charCodeAt(7) !== DASH || s.charCodeAt(10) !== 0x54 /* T */) throw invalid();
+  if (s.charCodeAt(13) !== COLON || s.charCodeAt(16) !== COLON) throw invalid();
+  let pos = 19;
+  let nanos = 0;
+  if (s.charCodeAt(pos) === 0x2e /* . */) {
+    const from = pos + 1;
+    pos = from;
+    while (digitsAt(s, pos, 1) >= 0) pos++;
+    if (pos === from) throw invalid();
+    // digits beyond nanoseconds are dropped; fewer are scaled up
+    const n = Math.min(9, pos - from);
+    nanos = digitsAt(s, from, n) * 10 ** (9 - n);
+  }
+  let offsetMinutes = 0;
+  if (s.charCodeAt(pos) === 0x5a /* Z */) {
+    if (pos + 1 !== s.length) throw invalid();
+  } else {
+    const sign = s.charCodeAt(pos);
+    const oh = digitsAt(s, pos + 1, 2);
+    const om = digitsAt(s, pos + 4, 2);
+    if ((sign !== 0x2b /* + */ && sign !== DASH) || pos + 6 !== s.length || s.charCodeAt(pos + 3) !== COLON || (oh | om) < 0) throw invalid();
+    if (oh > 23 || om > 59) offsetMinutes = NaN; // reported after the date and time checks, as before
+    else offsetMinutes = sign === DASH ? -(oh * 60 + om) : oh * 60 + om;
+  }
   if (mo < 1 || mo > 12) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: month out of range`);
-  const dim = mo === 2 && isLeap(y) ? 29 : DAYS_IN_MONTH[mo - 1];
+  const dim = mo === 2 && isLeap(y) ? 29 : DAYS_IN_MONTH[mo - 1]!;
   if (d < 1 || d > dim) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: day out of range`);
   if (hh > 23 || mi > 59 || ss > 59) {
     throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: time of day out of range`);
   }
-  let offsetMinutes = 0;
-  if (m[8] === undefined) {
-    const oh = +m[10];
-    const om = +m[11];
-    if (oh > 23 || om > 59) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: offset out of range`);
-    offsetMinutes = oh * 60 + om;
-    if (m[9] === '-') offsetMinutes = -offsetMinutes;
-  }
-  let frac = 0n;
-  if (m[7] !== undefined) frac = BigInt(m[7].slice(0, 9).padEnd(9, '0'));
+  if (Number.isNaN(offsetMinutes)) throw new CairnError('CORRUPT', `invalid time ${JSON.stringify(s)}: offset out of range`);
   const secs = daysFromCivil(y, mo, d) * SECS_PER_DAY + hh * 3600 + mi * 60 + ss - offsetMinutes * 60;
-  return { ns: BigInt(secs) * NS_PER_S + frac, offsetMinutes };
+  return { secs, nanos, offsetMinutes };
 }

@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { encodeIndex, type IndexPack } from '../format/index.js';
+import { decodeIndexCompact } from '../format/index-scan.js';
 import { MasterIndex, type BlobLocation, type BlobType } from './master-index.js';
 
 function prng(seed: number): () => number {
@@ -169,6 +171,59 @@ describe('master index (compact)', () => {
     assert.equal(idx.packExtent(id(2, 'p'), 'tree'), undefined);
     assert.equal(idx.packExtent(id(9, 'p'), 'tree'), undefined);
   });
+
+  for (const minMerge of [1, 50, 1 << 20]) {
+    it(`addBatch (decoded index files) builds the same index as addPack (merge threshold ${minMerge})`, () => {
+      const rand = prng(minMerge + 17);
+      const byBatch = new MasterIndex({ minMerge });
+      const byPack = new MasterIndex({ minMerge });
+      const packIds: string[] = [];
+      const ids: string[] = [];
+      const listed = new Map<string, IndexPack['blobs']>();
+      for (let file = 0; file < 30; file++) {
+        const packs: IndexPack[] = [];
+        const inFile = new Set<string>();
+        for (let p = 0; p < 1 + Math.floor(rand() * 6); p++) {
+          // packs listed by an earlier index file again (with other or the same blobs), or new ones
+          const again = rand() < 0.2 && packIds.length > 0;
+          const packId = again ? packIds[Math.floor(rand() * packIds.length)]! : id(packIds.length, 'bp');
+          if (inFile.has(packId)) continue;
+          inFile.add(packId);
+          if (!again) packIds.push(packId);
+          const blobs: IndexPack['blobs'] = [];
+          let offset = again ? 0 : Math.floor(rand() * 100);
+          for (let b = 0; b < Math.floor(rand() * 40); b++) {
+            if (ids.length === 0 || rand() >= 0.2) ids.push(id(ids.length, 'bb'));
+            // mostly a new blob, sometimes one indexed before (another location, or a duplicate)
+            const blobId = ids[ids.length - 1 - Math.floor(rand() * Math.min(ids.length, 3))]!;
+            const blob: IndexPack['blobs'][number] = { id: blobId, type: rand() < 0.3 ? 'tree' : 'data', offset, length: 40 + Math.floor(rand() * 30_000_000) };
+            if (rand() < 0.5) blob.uncompressedLength = 1 + Math.floor(rand() * 20_000_000);
+            blobs.push(blob);
+            // offsets mostly increase; sometimes not (then each blob is checked for duplicates)
+            offset = rand() < 0.1 ? Math.floor(offset / 2) : offset + blob.length;
+          }
+          // an exact duplicate of an entry an earlier file listed for this pack
+          const before = listed.get(packId) ?? [];
+          if (again && before.length > 0 && rand() < 0.5) blobs.push({ ...before[Math.floor(rand() * before.length)]! });
+          listed.set(packId, [...before, ...blobs]);
+          packs.push({ id: packId, blobs });
+        }
+        byBatch.addBatch(decodeIndexCompact(encodeIndex({ packs }), 2));
+        for (const p of packs) byPack.addPack(p.id, p.blobs);
+      }
+      const entries = (idx: MasterIndex) => [...idx.entries()].map((e) => `${e.type}${e.id}@${e.packId}:${e.offset}:${e.length}:${e.uncompressedLength ?? 0}`).sort();
+      assert.deepEqual(entries(byBatch), entries(byPack));
+      assert.equal(byBatch.size, byPack.size);
+      assert.deepEqual([...byBatch.packs()], [...byPack.packs()]);
+      for (const blobId of ids) {
+        for (const t of ['data', 'tree'] as const) {
+          assert.deepEqual(sortLocs(byBatch.lookup(t, blobId)), sortLocs(byPack.lookup(t, blobId)));
+          assert.equal(byBatch.blobSize(t, blobId), byPack.blobSize(t, blobId));
+        }
+      }
+      for (const p of packIds) for (const t of ['data', 'tree'] as const) assert.deepEqual(byBatch.packExtent(p, t), byPack.packExtent(p, t));
+    });
+  }
 
   it('rejects IDs that are not 64 lower-case hex digits', () => {
     const idx = new MasterIndex();

@@ -1,5 +1,6 @@
 import { CairnError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
+import type { IndexBatch } from '../format/index-scan.js';
 
 export type BlobType = 'data' | 'tree';
 
@@ -224,18 +225,43 @@ export class MasterIndex {
     const w = this.q;
     for (const b of blobs) {
       if (!parseId(b.id, w)) throw new CairnError('INVALID_ARGUMENT', `index: invalid blob ID ${JSON.stringify(b.id)} in pack ${packId}`);
-      const type = b.type === 'tree' ? 1 : 0;
-      const ulen = b.uncompressedLength ?? 0;
-      // x >>> 0 === x: a non-negative integer below 2^32
-      if (b.offset >>> 0 !== b.offset || b.length >>> 0 !== b.length || ulen >>> 0 !== ulen) {
-        throw new CairnError('INVALID_ARGUMENT', `index: blob ${b.id} in pack ${packId} has an invalid offset or length`);
-      }
-      if (check && this.hasExact(w, type, pack, b.offset, b.length)) continue;
-      this.addRecent(w, (pack << 1) | type, b.offset, b.length, ulen);
-      this.ptype[pack] = type;
-      if (this.extents) this.extend(pack, type, b.offset, b.length);
+      this.addBlob(w, pack, b.type === 'tree' ? 1 : 0, b.offset, b.length, b.uncompressedLength ?? 0, check, packId);
     }
     if (this.rn >= Math.max(this.minMerge, 2 * this.mainCount)) this.merge();
+  }
+
+  /**
+   * Adds the packs of one index file decoded by decodeIndexCompact: the same entries as addPack
+   * for each of its packs, from binary IDs, without a JavaScript object per blob (loading the
+   * index of a repository of many small files then leaves no heap garbage behind).
+   */
+  addBatch(b: IndexBatch): void {
+    const w = this.q;
+    for (let p = 0; p < b.packIds.length; p++) {
+      const packId = b.packIds[p]!;
+      const { n: pack, isNew } = this.internPack(packId);
+      const from = b.packStart[p]!;
+      const to = b.packStart[p + 1]!;
+      let check = !isNew;
+      for (let i = from + 1; !check && i < to; i++) if (b.offsets[i]! <= b.offsets[i - 1]!) check = true;
+      for (let i = from; i < to; i++) {
+        for (let k = 0; k < 8; k++) w[k] = b.ids.readUInt32BE(i * 32 + 4 * k);
+        this.addBlob(w, pack, b.types[i]!, b.offsets[i]!, b.lengths[i]!, b.ulens[i]!, check, packId);
+      }
+      if (this.rn >= Math.max(this.minMerge, 2 * this.mainCount)) this.merge();
+    }
+  }
+
+  /** Adds one blob location (ID in w) unless `check` finds it indexed already. */
+  private addBlob(w: Uint32Array, pack: number, type: number, offset: number, length: number, ulen: number, check: boolean, packId: Id): void {
+    // x >>> 0 === x: a non-negative integer below 2^32
+    if (offset >>> 0 !== offset || length >>> 0 !== length || ulen >>> 0 !== ulen) {
+      throw new CairnError('INVALID_ARGUMENT', `index: blob ${hexOfWords((j) => w[j]!)} in pack ${packId} has an invalid offset or length`);
+    }
+    if (check && this.hasExact(w, type, pack, offset, length)) return;
+    this.addRecent(w, (pack << 1) | type, offset, length, ulen);
+    this.ptype[pack] = type;
+    if (this.extents) this.extend(pack, type, offset, length);
   }
 
   private addRecent(w: Uint32Array, pt: number, off: number, len: number, ulen: number): void {

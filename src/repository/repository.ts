@@ -12,7 +12,7 @@ import { deriveKey, newSalt, DEFAULT_SCRYPT, type ScryptParams } from '../crypto
 import { decodeConfig, encodeConfig, type RepoConfig } from '../format/config.js';
 import { decodeKeyFile, encodeKeyFile, decodeMasterKey, encodeMasterKey, type KeyFile } from '../format/keyfile.js';
 import { decodeUnpacked, encodeUnpacked } from '../format/unpacked.js';
-import { decodeIndex } from '../format/index.js';
+import { decodeIndexCompact } from '../format/index-scan.js';
 import { decodePackHeader, parseTrailer } from '../format/pack.js';
 import { zstdDecompress } from '../format/zstd.js';
 import { formatTime, localOffsetMinutes } from '../format/time.js';
@@ -139,9 +139,10 @@ export class Repository {
     const ids = await this.listIds('index', signal);
     await mapLimit(ids, 8, async (id) => {
       signal?.throwIfAborted();
-      const json = await this.loadUnpacked('index', id);
-      const idx = decodeIndex(json, this.version);
-      for (const p of idx.packs) this.index.addPack(p.id, p.blobs);
+      // typed arrays, not an object per blob: the index of many small files would otherwise be
+      // tens of MiB of short-lived heap, which also raises the garbage collector's limits for
+      // the rest of the command
+      this.index.addBatch(decodeIndexCompact(await this.loadUnpacked('index', id), this.version));
     });
     this.indexLoaded = true;
     return ids;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CairnError } from '../core/errors.js';
 import type { TreeNode } from '../format/tree.js';
-import type { PlannedBlob, RestorePlan } from './plan.js';
+import { Kind, RestorePlan } from './plan.js';
 import { executeRestore, type BlobLoc, type RestorerRepo } from './restorer.js';
 
 let root = '';
@@ -33,39 +33,35 @@ function blobOf(seed: number, n: number): Buffer {
 }
 
 /** A plan of `files` files of `perFile` blobs each, the blobs spread round-robin over `packs` packs. */
-function makePlan(files: number, perFile: number, packs: number): { plan: RestorePlan; plain: Map<string, Buffer>; contents: Buffer[] } {
-  const plan: RestorePlan = { entries: [], packs: new Map(), totalFiles: files, totalBytes: 0 };
+function makePlan(files: number, perFile: number, packs: number, finish = true): { plan: RestorePlan; plain: Map<string, Buffer>; contents: Buffer[] } {
+  const plan = new RestorePlan();
+  plan.totalFiles = files;
   const plain = new Map<string, Buffer>();
   const contents: Buffer[] = [];
   const packOffsets = new Array<number>(packs).fill(0);
+  const d = plan.addDirNode(-1, Buffer.from('d'));
+  plan.addEntry(d, { ...fileNode('d', 0), type: 'dir', mode: 0o755 | 0x80000000, content: null });
   let k = 0;
   for (let f = 0; f < files; f++) {
     const parts: Buffer[] = [];
-    const entry = { rel: [Buffer.from('d'), Buffer.from(`f${f}`)], node: fileNode(`f${f}`, 0), remaining: 0 };
-    const idx = plan.entries.push(entry) - 1;
+    for (let j = 0; j < perFile; j++) parts.push(blobOf(k + j, 100 + (((k + j) * 37) % 900)));
+    const size = parts.reduce((a, p) => a + p.length, 0);
+    const idx = plan.addEntry(d, fileNode(`f${f}`, size));
     let off = 0;
-    for (let j = 0; j < perFile; j++, k++) {
-      const data = blobOf(k, 100 + ((k * 37) % 900));
+    for (const data of parts) {
       const id = createHash('sha256').update(data).digest('hex');
       plain.set(id, data);
       const p = k % packs;
       const packId = `${p}`.padStart(64, '0');
-      const pb: PlannedBlob = { id, offset: packOffsets[p]!, length: data.length + 32, plainLength: data.length, targets: [{ entry: idx, fileOffset: off }] };
-      packOffsets[p]! += pb.length;
-      let list = plan.packs.get(packId);
-      if (!list) plan.packs.set(packId, (list = []));
-      list.push(pb);
-      entry.remaining++;
-      off += data.length;
-      parts.push(data);
+      const b = plan.blobs.add(id, { packId, offset: packOffsets[p]!, length: data.length + 32 });
+      packOffsets[p]! += data.length + 32;
+      off += plan.addContent(idx, b, off);
+      k++;
     }
-    entry.node.size = off;
     plan.totalBytes += off;
     contents.push(Buffer.concat(parts));
   }
-  plan.entries.unshift({ rel: [Buffer.from('d')], node: { ...fileNode('d', 0), type: 'dir', mode: 0o755 | 0x80000000, content: null }, remaining: 0 });
-  // entries moved by one: fix the targets
-  for (const list of plan.packs.values()) for (const pb of list) for (const t of pb.targets) t.entry++;
+  if (finish) plan.finish();
   return { plan, plain, contents };
 }
 
@@ -114,8 +110,9 @@ describe('executeRestore: content', () => {
 
   it('a damaged blob fails only the files that need it', async () => {
     const { plan, plain, contents } = makePlan(10, 3, 4);
-    const bad = plan.packs.get('2'.padStart(64, '0'))![0]!;
-    const failedEntry = bad.targets[0]!.entry;
+    const p2 = [...Array(plan.blobs.packCount).keys()].find((p) => plan.blobs.packId(p) === '2'.padStart(64, '0'))!;
+    const bad = { id: plan.blobs.id(plan.blobs.blobsOf(p2)[0]!) };
+    const failedEntry = plan.blobs.refEntryOf(plan.blobs.firstRef(plan.blobs.blobsOf(p2)[0]!));
     const target = path.join(root, 'b');
     const errors: string[] = [];
     const s = await executeRestore(fakeRepo(plain, { fail: new Set([bad.id]) }), plan, {
@@ -132,8 +129,10 @@ describe('executeRestore: content', () => {
   });
 
   it('hard links are created after their target is complete', async () => {
-    const { plan, plain, contents } = makePlan(3, 2, 2);
-    plan.entries.push({ rel: [Buffer.from('d'), Buffer.from('link')], node: fileNode('link', contents[1]!.length), remaining: 0, linkTo: 2 });
+    const { plan, plain, contents } = makePlan(3, 2, 2, false);
+    const link = plan.addEntry(0, fileNode('link', contents[1]!.length));
+    plan.setLink(link, 2, plan.contentIds(2));
+    plan.finish();
     const target = path.join(root, 'c');
     const s = await executeRestore(fakeRepo(plain), plan, { target });
     assert.equal(s.errors, 0);
@@ -147,44 +146,41 @@ describe('executeRestore: content', () => {
 describe('executeRestore: files of one blob are written whole, with their metadata, in one job', () => {
   /** Files of the given blob counts (0 = empty); blob `shared` is the content of two files. */
   function mixedPlan(counts: number[], zeros = false): { plan: RestorePlan; plain: Map<string, Buffer>; contents: Buffer[] } {
-    const plan: RestorePlan = { entries: [], packs: new Map(), totalFiles: counts.length, totalBytes: 0 };
+    const plan = new RestorePlan();
+    plan.totalFiles = counts.length;
     const plain = new Map<string, Buffer>();
     const contents: Buffer[] = [];
     const packId = '7'.padStart(64, '0');
-    const list: PlannedBlob[] = [];
-    plan.packs.set(packId, list);
-    plan.entries.push({ rel: [Buffer.from('m')], node: { ...fileNode('m', 0), type: 'dir', mode: 0o750 | 0x80000000, content: null }, remaining: 0 });
+    const m = plan.addDirNode(-1, Buffer.from('m'));
+    plan.addEntry(m, { ...fileNode('m', 0), type: 'dir', mode: 0o750 | 0x80000000, content: null });
     let packOff = 0;
     let k = 1000;
-    const byId = new Map<string, PlannedBlob>();
     counts.forEach((n, f) => {
-      const idx = plan.entries.push({ rel: [Buffer.from('m'), Buffer.from(`f${f}`)], node: fileNode(`f${f}`, 0, { mode: 0o755 | 0x00800000 /* Go's ModeSetuid */ }), remaining: 0 }) - 1;
-      const entry = plan.entries[idx]!;
       const parts: Buffer[] = [];
-      let off = 0;
       for (let j = 0; j < n; j++) {
         // files 0 and 1 share their (only) blob
         const seed = f <= 1 && n === 1 ? 1 : k++;
         const data = zeros ? Buffer.alloc(64 * 1024) : blobOf(seed, 3000 + seed);
         if (zeros) data.fill(seed & 0xff, 10, 20);
-        const id = createHash('sha256').update(data).digest('hex');
-        plain.set(id, data);
-        let pb = byId.get(id);
-        if (!pb) {
-          pb = { id, offset: packOff, length: data.length + 32, plainLength: data.length, targets: [] };
-          packOff += pb.length;
-          byId.set(id, pb);
-          list.push(pb);
-        }
-        pb.targets.push({ entry: idx, fileOffset: off });
-        entry.remaining++;
-        off += data.length;
         parts.push(data);
       }
-      entry.node.size = off;
+      const size = parts.reduce((a, p) => a + p.length, 0);
+      const idx = plan.addEntry(m, fileNode(`f${f}`, size, { mode: 0o755 | 0x00800000 /* Go's ModeSetuid */ }));
+      let off = 0;
+      for (const data of parts) {
+        const id = createHash('sha256').update(data).digest('hex');
+        plain.set(id, data);
+        let b = plan.blobs.find(id);
+        if (b < 0) {
+          b = plan.blobs.add(id, { packId, offset: packOff, length: data.length + 32 });
+          packOff += data.length + 32;
+        }
+        off += plan.addContent(idx, b, off);
+      }
       plan.totalBytes += off;
       contents.push(Buffer.concat(parts));
     });
+    plan.finish();
     return { plan, plain, contents };
   }
 
@@ -238,5 +234,33 @@ describe('executeRestore: files of one blob are written whole, with their metada
     assert.deepEqual(errors, ['m/f2']);
     assert.equal(fs.readFileSync(path.join(target, 'm', 'f2'), 'utf8'), 'mine');
     assert.ok(fs.readFileSync(path.join(target, 'm', 'f0')).equals(contents[0]!));
+  });
+});
+
+describe('executeRestore: entries the snapshot describes badly fail alone, reported by path', () => {
+  it('an unknown node type, an unparsable time (empty and one-blob file); the rest is restored', async () => {
+    const { plan, plain, contents } = makePlan(2, 1, 1, false);
+    const weird = plan.addEntry(0, { ...fileNode('weird', 0), type: 'whiteout', content: null });
+    plan.addEntry(0, fileNode('bad-empty', 0, { mtime: '2023-02-30T00:00:00Z' }));
+    const data = blobOf(99, 500);
+    const id = createHash('sha256').update(data).digest('hex');
+    plain.set(id, data);
+    const bad = plan.addEntry(0, fileNode('bad-one', data.length, { atime: 'yesterday' }));
+    plan.addContent(bad, plan.blobs.add(id, { packId: '9'.padStart(64, '0'), offset: 0, length: data.length + 32 }), 0);
+    plan.finish();
+    const target = path.join(root, 'bad-nodes');
+    const errors: Array<[string, string]> = [];
+    const s = await executeRestore(fakeRepo(plain), plan, { target, reporter: { itemError: (p: string, e: Error) => errors.push([p, e.message]) } });
+    assert.equal(s.errors, 3);
+    assert.deepEqual(
+      errors.map(([p]) => p),
+      ['d/weird', 'd/bad-empty', 'd/bad-one'],
+    );
+    assert.match(errors[0]![1], /unknown node type "whiteout"/);
+    assert.match(errors[1]![1], /invalid time "2023-02-30T00:00:00Z": day out of range/);
+    assert.match(errors[2]![1], /invalid time "yesterday"/);
+    assert.equal(plan.entries.kind(weird), Kind.unknown);
+    for (let f = 0; f < 2; f++) assert.ok(fs.readFileSync(path.join(target, 'd', `f${f}`)).equals(contents[f]!));
+    assert.ok(!fs.existsSync(path.join(target, 'd', 'weird')));
   });
 });

@@ -3,21 +3,15 @@ import type { Id } from '../core/ids.js';
 import { mapLimit } from '../core/semaphore.js';
 import { nullReporter, type Reporter } from '../core/reporter.js';
 import type { TreeNode } from '../format/tree.js';
-import { parseTime } from '../format/time.js';
 import { chmodBitsFromGo, unixModeFromGo } from '../format/mode.js';
 import { RestoreTarget, writeSparse, type RestoreMeta } from '../fs/restore.js';
-import type { FsEntryType } from '../fs/meta.js';
 import type { FileHandle } from 'node:fs/promises';
 import { Semaphore } from '../core/semaphore.js';
 import { BufferPool } from '../native/buffer-pool.js';
-import { relString, type PlannedBlob, type PlannedEntry, type RestorePlan } from './plan.js';
+import { Kind, type BlobLoc, type RestorePlan } from './plan.js';
 
-export interface BlobLoc {
-  packId: Id;
-  offset: number;
-  length: number;
-  uncompressedLength?: number;
-}
+export { planRestore } from './planner.js';
+export type { BlobLoc };
 
 /** What the restorer needs from a repository. */
 export interface RestorerRepo {
@@ -57,81 +51,6 @@ export interface RestoreSummary {
   bytes: number;
   errors: number;
   warnings: string[];
-}
-
-const FS_TYPE: Record<string, FsEntryType> = { file: 'file', dir: 'dir', symlink: 'symlink', dev: 'blockdev', chardev: 'chardev', fifo: 'fifo', socket: 'socket' };
-
-/** Hard-link identity of a node within one snapshot. */
-function linkKey(n: TreeNode): string | undefined {
-  if (n.type !== 'file' || !n.links || n.links < 2 || !n.inode) return undefined;
-  return `${n.deviceId ?? 0n}:${n.inode}`;
-}
-
-/**
- * Plans a restore: walks the tree, decides what to restore, and groups every needed data blob by
- * pack so each pack is read once. Blob order inside a pack follows pack offsets.
- */
-export async function planRestore(repo: RestorerRepo, root: Id, opts: Pick<RestoreOptions, 'filter' | 'signal'>): Promise<RestorePlan> {
-  const plan: RestorePlan = { entries: [], packs: new Map(), totalFiles: 0, totalBytes: 0 };
-  const links = new Map<string, number>();
-  const byBlob = new Map<Id, PlannedBlob>();
-
-  const walk = async (treeId: Id, rel: Buffer[], prefix: string): Promise<void> => {
-    opts.signal?.throwIfAborted();
-    const nodes = await repo.loadTree(treeId);
-    for (const node of nodes) {
-      const name = node.name;
-      const nameStr = name.toString('utf8');
-      const snapPath = `${prefix}/${nameStr}`;
-      const decision = opts.filter ? opts.filter(snapPath, node) : 'include';
-      if (decision === 'exclude') continue;
-      const childRel = [...rel, name];
-      if (node.type === 'dir') {
-        const before = plan.entries.length;
-        if (decision === 'include') plan.entries.push({ rel: childRel, node, remaining: 0 });
-        if (node.subtree) await walk(node.subtree, childRel, snapPath);
-        // A directory only walked through on the way to included entries is restored (with its
-        // metadata) when something below it was; entries are created parents-first by mkdirp.
-        if (decision === 'descend' && plan.entries.length > before) plan.entries.push({ rel: childRel, node, remaining: 0 });
-        continue;
-      }
-      if (decision !== 'include') continue;
-      const entry: PlannedEntry = { rel: childRel, node, remaining: 0 };
-      const idx = plan.entries.push(entry) - 1;
-      if (node.type !== 'file') continue;
-      const lk = linkKey(node);
-      if (lk !== undefined) {
-        const first = links.get(lk);
-        if (first !== undefined) {
-          entry.linkTo = first;
-          continue;
-        }
-        links.set(lk, idx);
-      }
-      plan.totalFiles++;
-      let offset = 0;
-      for (const id of node.content ?? []) {
-        let pb = byBlob.get(id);
-        if (!pb) {
-          const loc = repo.lookupData(id)[0];
-          if (!loc) throw new CairnError('CORRUPT', `data blob ${id} of ${snapPath} is not in the index`, { object: snapPath });
-          pb = { id, offset: loc.offset, length: loc.length, plainLength: loc.uncompressedLength || loc.length - 32, targets: [] };
-          if (loc.uncompressedLength) pb.uncompressedLength = loc.uncompressedLength;
-          byBlob.set(id, pb);
-          let list = plan.packs.get(loc.packId);
-          if (!list) plan.packs.set(loc.packId, (list = []));
-          list.push(pb);
-        }
-        pb.targets.push({ entry: idx, fileOffset: offset });
-        entry.remaining++;
-        offset += pb.plainLength;
-      }
-      plan.totalBytes += offset;
-    }
-  };
-  await walk(root, [], '');
-  for (const list of plan.packs.values()) list.sort((a, b) => a.offset - b.offset);
-  return plan;
 }
 
 /** Largest gap between two needed blobs of a pack that is still read in the same request. */
@@ -202,6 +121,7 @@ class OpenFiles {
     const e = this.handles.get(i);
     if (e === undefined || e.users > 0) return false;
     this.handles.delete(i);
+    this.created.delete(i); // complete: never opened again
     let ok = false;
     try {
       await fn(e.h);
@@ -252,6 +172,8 @@ class OpenFiles {
  */
 export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts: RestoreOptions): Promise<RestoreSummary> {
   const reporter = opts.reporter ?? nullReporter;
+  const E = plan.entries;
+  const B = plan.blobs;
   const summary: RestoreSummary = { files: 0, dirs: 0, others: 0, bytes: 0, errors: 0, warnings: [] };
   const chown = (process.getuid?.() ?? 0) === 0;
   const failed = new Set<number>();
@@ -259,12 +181,13 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     if (failed.has(i)) return;
     failed.add(i);
     summary.errors++;
-    reporter.itemError?.(relString(plan.entries[i]!.rel), e instanceof Error ? e : new Error(String(e)));
+    reporter.itemError?.(E.relString(i), e instanceof Error ? e : new Error(String(e)));
   };
   if (opts.dryRun) {
-    for (const e of plan.entries) {
-      if (e.node.type === 'dir') summary.dirs++;
-      else if (e.node.type === 'file') summary.files++;
+    for (let i = 0; i < E.count; i++) {
+      const kind = E.kind(i);
+      if (kind === Kind.dir) summary.dirs++;
+      else if (kind === Kind.file) summary.files++;
       else summary.others++;
     }
     summary.bytes = plan.totalBytes;
@@ -284,21 +207,15 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   let ownersSkipped = 0;
   /** The metadata to restore on entry i (called once per entry: counts skipped owners). */
   const metaOf = (i: number): RestoreMeta => {
-    const n = plan.entries[i]!.node;
-    if (!chown && (n.uid !== euid || n.gid !== egid)) ownersSkipped++;
-    return {
-      type: FS_TYPE[n.type] ?? 'file',
-      mode: chmodBitsFromGo(n.mode),
-      uid: n.uid,
-      gid: n.gid,
-      atimeNs: parseTime(n.atime).ns,
-      mtimeNs: parseTime(n.mtime).ns,
-      xattrs: n.extendedAttributes?.filter((x) => x.value !== null).map((x) => ({ name: x.name, value: x.value! })),
-    };
+    if (!chown) {
+      const o = E.owner(i);
+      if (o.uid !== euid || o.gid !== egid) ownersSkipped++;
+    }
+    return E.meta(i);
   };
   /** Metadata by path: directories, symlinks, FIFOs, devices (and files whose handle was closed). */
   const applyMeta = async (i: number) => {
-    const r = await target.applyMeta(plan.entries[i]!.rel, metaOf(i), { chown });
+    const r = await target.applyMeta(E.rel(i), metaOf(i), { chown });
     warn(r.warnings);
   };
   const wholeOpts = { ...ow, chown, sparse: opts.sparse === true };
@@ -306,31 +223,31 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   // 1. Directories, empty files, symlinks and special files in tree order. Files with content are
   //    created when their first blob arrives (2.), hard links once their target is complete (3.).
   const links: number[] = [];
-  for (let i = 0; i < plan.entries.length; i++) {
+  for (let i = 0; i < E.count; i++) {
     opts.signal?.throwIfAborted();
-    const e = plan.entries[i]!;
-    const n = e.node;
+    const kind = E.kind(i);
     try {
-      switch (n.type) {
-        case 'dir':
-          await target.mkdirp(e.rel, { replace: ow.overwrite });
+      switch (kind) {
+        case Kind.dir:
+          await target.mkdirp(E.rel(i), { replace: ow.overwrite });
           summary.dirs++;
           break;
-        case 'file': {
-          await target.mkdirp(e.rel.slice(0, -1));
-          if (e.linkTo !== undefined) {
+        case Kind.file: {
+          const rel = E.rel(i);
+          await target.mkdirp(rel.slice(0, -1));
+          if (E.linkTo(i) >= 0) {
             links.push(i);
             break;
           }
           summary.files++;
-          if (e.remaining === 0 && !(opts.sparse && (n.size ?? 0) > 0)) {
+          const size = E.size(i);
+          if (E.refCountOf(i) === 0 && !(opts.sparse && size > 0)) {
             // empty: created with its metadata in one job
-            warn((await target.writeWholeFile(e.rel, null, metaOf(i), wholeOpts)).warnings);
-          } else if (e.remaining === 0) {
+            warn((await target.writeWholeFile(rel, null, metaOf(i), wholeOpts)).warnings);
+          } else if (E.refCountOf(i) === 0) {
             // no content but a size (sparse): a file that is one hole
-            const h = await target.createFile(e.rel, ow);
+            const h = await target.createFile(rel, ow);
             try {
-              const size = n.size ?? 0;
               if (opts.sparse && size > 0) await h.truncate(size);
             } finally {
               await h.close();
@@ -339,29 +256,35 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
           }
           break;
         }
-        case 'symlink':
-          await target.mkdirp(e.rel.slice(0, -1));
-          await target.createSymlink(e.rel, Buffer.from(n.linktarget ?? '', 'utf8'), ow);
+        case Kind.symlink: {
+          const rel = E.rel(i);
+          await target.mkdirp(rel.slice(0, -1));
+          await target.createSymlink(rel, E.linkTarget(i), ow);
           await applyMeta(i);
           summary.others++;
           break;
-        case 'fifo':
-          await target.mkdirp(e.rel.slice(0, -1));
-          await target.createFifo(e.rel, chmodBitsFromGo(n.mode), ow);
+        }
+        case Kind.fifo: {
+          const rel = E.rel(i);
+          await target.mkdirp(rel.slice(0, -1));
+          await target.createFifo(rel, chmodBitsFromGo(E.mode(i)), ow);
           await applyMeta(i);
           summary.others++;
           break;
-        case 'dev':
-        case 'chardev':
-          await target.mkdirp(e.rel.slice(0, -1));
-          await target.createDevice(e.rel, unixModeFromGo(n.mode), n.device ?? 0n, ow);
+        }
+        case Kind.dev:
+        case Kind.chardev: {
+          const rel = E.rel(i);
+          await target.mkdirp(rel.slice(0, -1));
+          await target.createDevice(rel, unixModeFromGo(E.mode(i)), E.device(i), ow);
           await applyMeta(i);
           summary.others++;
           break;
-        case 'socket':
+        }
+        case Kind.socket:
           break; // restic skips sockets on restore
         default:
-          throw new CairnError('CORRUPT', `unknown node type ${JSON.stringify(n.type)}`);
+          throw new CairnError('CORRUPT', `unknown node type ${JSON.stringify(E.typeName(i))}`);
       }
     } catch (err) {
       if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) throw err;
@@ -372,10 +295,10 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   // 2. Content: every pack once, several at a time; each blob is opened off the main thread and
   //    written at its offsets as soon as it is ready, in any order.
   const files = new OpenFiles(async (i, create) => {
-    const e = plan.entries[i]!;
-    if (!create) return target.openFile(e.rel);
-    const h = await target.createFile(e.rel, ow);
-    const size = e.node.size ?? 0;
+    const rel = E.rel(i);
+    if (!create) return target.openFile(rel);
+    const h = await target.createFile(rel, ow);
+    const size = E.size(i);
     if (opts.sparse && size > 0) {
       try {
         await h.truncate(size);
@@ -386,131 +309,139 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
     return h;
   }, Math.max(1, opts.maxOpenFiles ?? 128));
+  /** Content blobs still to be written, per file. */
+  const remaining = new Uint32Array(E.count);
+  for (let i = 0; i < E.count; i++) if (E.kind(i) === Kind.file && E.linkTo(i) < 0) remaining[i] = E.refCountOf(i);
   // Files that are exactly one blob are written whole, with their metadata, in one thread-pool job
   // (writeWholeFile) once that blob is open; the others go through OpenFiles and get their
   // metadata through the handle when their last blob has landed (finishFile).
-  const whole = new Uint8Array(plan.entries.length);
-  for (let i = 0; i < plan.entries.length; i++) {
-    const e = plan.entries[i]!;
-    if (e.node.type === 'file' && e.linkTo === undefined && e.remaining === 1) whole[i] = 1;
-  }
+  const isWhole = (i: number) => E.refCountOf(i) === 1 && E.linkTo(i) < 0 && E.kind(i) === Kind.file;
   const plainPool = new BufferPool(16 << 20);
   const packPool = new BufferPool((opts.packConcurrency ?? 4) * MAX_READ + (MAX_READ >> 2));
   const blobSlots = new Semaphore(Math.max(1, opts.blobConcurrency ?? 8));
   let fatal: unknown;
 
   const writeWhole = async (i: number, plain: Buffer) => {
-    const e = plan.entries[i]!;
     try {
-      warn((await target.writeWholeFile(e.rel, plain, metaOf(i), wholeOpts)).warnings);
+      warn((await target.writeWholeFile(E.rel(i), plain, metaOf(i), wholeOpts)).warnings);
     } catch (err) {
       if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) fatal ??= err;
       fail(i, err);
       return;
     }
-    e.remaining--;
+    remaining[i]!--;
     summary.bytes += plain.length;
   };
 
-  const writeTarget = async (t: { entry: number; fileOffset: number }, plain: Buffer) => {
-    if (failed.has(t.entry)) return;
-    if (whole[t.entry] === 1) return writeWhole(t.entry, plain);
+  /** Writes blob plaintext `plain` where ref r says. */
+  const writeTarget = async (r: number, plain: Buffer) => {
+    const i = B.refEntryOf(r);
+    if (failed.has(i)) return;
+    if (isWhole(i)) return writeWhole(i, plain);
     let h: FileHandle;
     try {
-      h = await files.acquire(t.entry);
+      h = await files.acquire(i);
     } catch (err) {
       if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) fatal ??= err;
-      fail(t.entry, err);
+      fail(i, err);
       return;
     }
     try {
-      if (opts.sparse) await writeSparse(h, plain, t.fileOffset);
-      else await writeFully(h, plain, t.fileOffset);
+      if (opts.sparse) await writeSparse(h, plain, B.refOffsetOf(r));
+      else await writeFully(h, plain, B.refOffsetOf(r));
     } catch (err) {
-      files.release(t.entry);
+      files.release(i);
       if (isCairnError(err, 'NO_SPACE') || (err as NodeJS.ErrnoException).code === 'ENOSPC') fatal ??= err;
-      fail(t.entry, err);
-      await files.close(t.entry).catch(() => undefined);
+      fail(i, err);
+      await files.close(i).catch(() => undefined);
       return;
     }
-    files.release(t.entry);
+    files.release(i);
     summary.bytes += plain.length;
-    const e = plan.entries[t.entry]!;
-    if (--e.remaining === 0 && !failed.has(t.entry)) {
+    if (--remaining[i]! === 0 && !failed.has(i)) {
       try {
-        const done = await files.finish(t.entry, async (fh) => warn((await target.finishFile(fh, e.rel, metaOf(t.entry), { chown })).warnings));
+        const done = await files.finish(i, async (fh) => warn((await target.finishFile(fh, E.rel(i), metaOf(i), { chown })).warnings));
         if (!done) {
-          await files.close(t.entry);
-          await applyMeta(t.entry);
+          await files.close(i);
+          await applyMeta(i);
         }
       } catch (err) {
-        fail(t.entry, err);
+        fail(i, err);
       }
     }
   };
 
-  const restoreBlob = async (packId: Id, pb: PlannedBlob, sealed: Buffer) => {
-    if (pb.targets.every((t) => failed.has(t.entry))) return;
-    const out = plainPool.take(pb.plainLength);
+  /** Every file blob b goes into has failed already (nothing left to do with it). */
+  const useless = (b: number): boolean => {
+    for (let r = B.firstRef(b); r >= 0; r = B.nextRef(r)) if (!failed.has(B.refEntryOf(r))) return false;
+    return true;
+  };
+  const failAll = (b: number, err: unknown) => {
+    for (let r = B.firstRef(b); r >= 0; r = B.nextRef(r)) fail(B.refEntryOf(r), err);
+  };
+
+  const restoreBlob = async (b: number, sealed: Buffer) => {
+    if (useless(b)) return;
+    const out = plainPool.take(B.plainLength(b));
     try {
       let plain: Buffer;
       try {
-        const loc: BlobLoc = { packId, offset: pb.offset, length: pb.length };
-        if (pb.uncompressedLength) loc.uncompressedLength = pb.uncompressedLength;
-        plain = await repo.openBlob(pb.id, loc, sealed, out);
+        plain = await repo.openBlob(B.id(b), B.loc(b), sealed, out);
       } catch (err) {
-        for (const t of pb.targets) fail(t.entry, err);
+        failAll(b, err);
         return;
       }
-      await Promise.all(pb.targets.map((t) => writeTarget(t, plain)));
+      const writes: Promise<void>[] = [];
+      for (let r = B.firstRef(b); r >= 0; r = B.nextRef(r)) writes.push(writeTarget(r, plain));
+      await Promise.all(writes);
     } finally {
       plainPool.give(out);
     }
   };
 
+  const packNumbers = function* () {
+    for (let p = 0; p < B.packCount; p++) yield p;
+  };
   try {
-    await mapLimit(plan.packs.entries(), opts.packConcurrency ?? 4, async ([packId, blobs]) => {
+    await mapLimit(packNumbers(), opts.packConcurrency ?? 4, async (p) => {
+      const packId = B.packId(p);
+      const blobs = B.blobsOf(p);
+      const end = (b: number) => B.offsetOf(b) + B.lengthOf(b);
       // Group blobs into read ranges: adjacent blobs (small gaps) come in one request.
       let i = 0;
       while (i < blobs.length) {
         opts.signal?.throwIfAborted();
         if (fatal !== undefined) throw fatal;
+        const start = B.offsetOf(blobs[i]!);
         let j = i + 1;
-        while (
-          j < blobs.length &&
-          blobs[j]!.offset - (blobs[j - 1]!.offset + blobs[j - 1]!.length) <= MAX_READ_GAP &&
-          blobs[j]!.offset + blobs[j]!.length - blobs[i]!.offset <= MAX_READ
-        ) {
-          j++;
-        }
-        const range = blobs.slice(i, j);
+        while (j < blobs.length && B.offsetOf(blobs[j]!) - end(blobs[j - 1]!) <= MAX_READ_GAP && end(blobs[j]!) - start <= MAX_READ) j++;
+        const range = blobs.subarray(i, j);
         i = j;
-        if (range.every((pb) => pb.targets.every((t) => failed.has(t.entry)))) continue;
-        const start = range[0]!.offset;
-        const end = range[range.length - 1]!.offset + range[range.length - 1]!.length;
+        if (range.every(useless)) continue;
+        const length = end(range[range.length - 1]!) - start;
         let buf: Buffer;
         // pack bytes land in recycled buffers: a fresh 8 MiB buffer per read would be fresh pages
         // and, counted as external memory, a full garbage collection every few reads
-        const into = packPool.take(end - start);
+        const into = packPool.take(length);
         try {
-          buf = await repo.readPack(packId, start, end - start, into);
+          buf = await repo.readPack(packId, start, length, into);
         } catch (err) {
           packPool.give(into);
-          for (const pb of range) for (const t of pb.targets) fail(t.entry, err);
+          for (const b of range) failAll(b, err);
           continue;
         }
         // The blobs of this range are opened concurrently (bounded); buf stays alive until they are done.
-        const jobs: Promise<void>[] = [];
-        for (const pb of range) {
+        const jobs = new JobGroup();
+        for (const b of range) {
           await blobSlots.acquire();
           if (fatal !== undefined) {
             blobSlots.release();
             break;
           }
-          const sealed = buf.subarray(pb.offset - start, pb.offset - start + pb.length);
-          jobs.push(restoreBlob(packId, pb, sealed).finally(() => blobSlots.release()));
+          const sealed = buf.subarray(B.offsetOf(b) - start, B.offsetOf(b) - start + B.lengthOf(b));
+          jobs.add(restoreBlob(b, sealed).finally(() => blobSlots.release()));
         }
-        await Promise.all(jobs);
+        await jobs.settled();
         packPool.give(into); // the blobs are written: nothing refers to the range any more
       }
     });
@@ -518,19 +449,16 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   } finally {
     await files.closeAll();
   }
-  for (let i = 0; i < plan.entries.length; i++) {
-    const e = plan.entries[i]!;
-    if (e.node.type === 'file' && e.linkTo === undefined && e.remaining > 0 && !failed.has(i)) {
-      fail(i, new CairnError('INTERNAL', 'file content incomplete'));
-    }
+  for (let i = 0; i < E.count; i++) {
+    if (remaining[i]! > 0 && !failed.has(i)) fail(i, new CairnError('INTERNAL', 'file content incomplete'));
   }
 
   // 3. Hard links, now that the files they link to are complete.
   for (const i of links) {
-    const e = plan.entries[i]!;
     try {
-      if (failed.has(e.linkTo!)) throw new CairnError('IO', 'hard link target could not be restored');
-      await target.createHardlink(e.rel, plan.entries[e.linkTo!]!.rel, ow);
+      const to = E.linkTo(i);
+      if (failed.has(to)) throw new CairnError('IO', 'hard link target could not be restored');
+      await target.createHardlink(E.rel(i), E.rel(to), ow);
       summary.files++;
     } catch (err) {
       if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) throw err;
@@ -538,10 +466,9 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
   }
 
-  // 4. Directory metadata last, deepest first, so restoring contents does not change it again.
-  const dirs = plan.entries.map((e, i) => ({ e, i })).filter((x) => x.e.node.type === 'dir');
-  dirs.sort((a, b) => b.e.rel.length - a.e.rel.length);
-  for (const { i } of dirs) {
+  // 4. Directory metadata last, deepest first (in plan order at equal depth), so restoring
+  //    contents does not change it again.
+  for (const i of dirsDeepestFirst(plan)) {
     try {
       await applyMeta(i);
     } catch (err) {
@@ -552,6 +479,57 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     summary.warnings.unshift(`ownership of ${ownersSkipped} entries not restored: restoring owners needs root (running as uid ${euid})`);
   }
   return summary;
+}
+
+/** The directory entries of a plan, deepest first, in plan order at equal depth. */
+export function dirsDeepestFirst(plan: RestorePlan): Uint32Array {
+  const E = plan.entries;
+  let n = 0;
+  for (let i = 0; i < E.count; i++) if (E.kind(i) === Kind.dir) n++;
+  const dirs = new Uint32Array(n);
+  const depth = new Uint32Array(n);
+  n = 0;
+  for (let i = 0; i < E.count; i++) {
+    if (E.kind(i) !== Kind.dir) continue;
+    depth[n] = E.depth(i);
+    dirs[n++] = i;
+  }
+  const order = new Uint32Array(n);
+  for (let k = 0; k < n; k++) order[k] = k;
+  order.sort((a, b) => depth[b]! - depth[a]! || a - b);
+  return order.map((k) => dirs[k]!);
+}
+
+/**
+ * Waits for a group of jobs without holding on to them: a range of a pack is thousands of small
+ * blobs, and an array of their promises would live (and be promoted to the old generation of
+ * the heap, as garbage to collect later) until the last of them is done.
+ */
+class JobGroup {
+  private pending = 0;
+  private failure: { error: unknown } | undefined;
+  private wake: (() => void) | undefined;
+
+  add(job: Promise<unknown>): void {
+    this.pending++;
+    job.then(
+      () => this.done(),
+      (error: unknown) => {
+        this.failure ??= { error };
+        this.done();
+      },
+    );
+  }
+
+  /** Resolves when every job added has settled; rejects with the first failure. */
+  async settled(): Promise<void> {
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+
+  private done(): void {
+    if (--this.pending === 0) this.wake?.();
+  }
 }
 
 async function writeFully(h: FileHandle, buf: Buffer, position: number): Promise<void> {
