@@ -84,6 +84,9 @@ async function runPvb(ctx: AgentContext, queued: PodVolumeBackup): Promise<void>
   if (current.metadata.uid !== queued.metadata.uid || decidePvb(current, ctx.cfg.nodeName) !== 'process') return;
   const log = pvbLogger(ctx, current);
   const started = ctx.clock.now();
+  // logged before the claim's round trip, so these lines show the queue's (FIFO) order even when
+  // two items start at once and their claims return in either order
+  log.info('pod volume backup dequeued');
   const claimed = await claim(ctx.kube, PVB_PLURAL, current, started);
   if (!claimed) {
     log.info('pod volume backup was changed or claimed by someone else; skipping');

@@ -105,6 +105,9 @@ async function runPvr(ctx: AgentContext, queued: PodVolumeRestore): Promise<void
   if (current.metadata.uid !== queued.metadata.uid || decidePvr(current, podOfPvr(ctx, current), ctx.cfg.nodeName) !== 'process') return;
   const log = pvrLogger(ctx, current);
   const started = ctx.clock.now();
+  // logged before the claim's round trip, so these lines show the queue's (FIFO) order even when
+  // two items start at once and their claims return in either order
+  log.info('pod volume restore dequeued');
   const claimed = await claim(ctx.kube, PVR_PLURAL, current, started);
   if (!claimed) {
     log.info('pod volume restore was changed or claimed by someone else; skipping');
