@@ -40,7 +40,7 @@ import { CairnError, errorMessage } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { decodeIndexCompact, type IndexBatch } from '../format/index-scan.js';
 import { COMPRESSED_ENTRY_SIZE, PACK_OVERHEAD, PLAIN_ENTRY_SIZE } from '../format/pack.js';
-import type { BlobLocation, BlobType } from './master-index.js';
+import { grown, type BlobLocation, type BlobType } from './master-index.js';
 import type { Repository } from './repository.js';
 
 export const DATA = 0;
@@ -102,13 +102,6 @@ const MAX_PACKS = 2 ** 31;
 const EMPTY_U32 = new Uint32Array(0);
 const EMPTY_U16 = new Uint16Array(0);
 const EMPTY_U8 = new Uint8Array(0);
-
-/** A typed array of the same kind with room for `cap` elements, holding a's first `n`. */
-function grown<T extends Uint32Array | Uint8Array>(a: T, n: number, cap: number): T {
-  const b = new (a.constructor as new (n: number) => T)(cap);
-  b.set(a.subarray(0, n));
-  return b;
-}
 
 /** The big-endian 32-bit word at b[at…at+3]. */
 function wordAt(b: Uint8Array, at: number): number {

@@ -91,8 +91,8 @@ function hexOfWords(get: (j: number) => number): string {
   return hexScratch.toString('hex');
 }
 
-/** A typed array of the same kind with room for `cap` elements, holding a's first `n`. */
-function grown<T extends Uint32Array | Uint16Array | Int32Array | Uint8Array>(a: T, n: number, cap: number): T {
+/** A typed array of the same kind with room for `cap` elements, holding a's first `n` (also used by compact-index.ts). */
+export function grown<T extends Uint32Array | Uint16Array | Int32Array | Uint8Array>(a: T, n: number, cap: number): T {
   const b = new (a.constructor as new (n: number) => T)(cap);
   b.set(a.subarray(0, n));
   return b;
