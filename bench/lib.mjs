@@ -311,10 +311,18 @@ export function sync() {
 }
 
 /**
- * Deletes directories, then syncs and waits `settleS` seconds. On ext4 without a journal (this
- * machine) creating files right after many were deleted is very slow for a few seconds (the
- * inode allocator skips inodes deleted within the last 5 s, "recently_deleted"), which would
- * charge the next timed restore for the previous run's clean-up.
+ * ext4 without a journal (this project's VM) does not reuse an inode freed less than 60 s ago, and
+ * less than 360 s ago while that inode's table block is dirty — which it is again as soon as a new
+ * file is created next to it (fs/ext4/ialloc.c, recently_deleted()). Until then every file
+ * creation scans past the recently freed inodes: creating 40k files right after deleting 40k took
+ * 4–5 s of system time instead of 0.4 s. So a timed restore must not follow a big deletion by less
+ * than about six minutes; this is the pause that guarantees it.
+ */
+export const EXT4_RECENT_DELETE_S = 370;
+
+/**
+ * Deletes directories, then syncs and waits `settleS` seconds (see EXT4_RECENT_DELETE_S for why a
+ * deletion right before a timed command would charge that command for it).
  */
 export async function removeAndSettle(dirs, settleS, why = '') {
   const list = dirs.filter((d) => d && fs.existsSync(d));

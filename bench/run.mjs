@@ -13,7 +13,7 @@ import {
   BENCH_DIR, ROOT, MiB, FIXED_MTIME, prng, keystream, p2, writeLogs, logText, writeKeystreamFile, fixMtimes, treeDigest, hashFile, scanTree,
   progress, fmtMiB, f1, f2, textTable, mdTable, median, childEnv, sync, removeAndSettle, diskFree, CommandFailed, measure, measureLine,
   reportFailure, stderrGist, failureRecord, parseBackupSummary, warmCache, checkPrerequisites, resolveCairn, machineBase, writeJsonResults,
-  rerenderReport,
+  rerenderReport, EXT4_RECENT_DELETE_S,
 } from './lib.mjs';
 import { writeRatioChart } from './chart.mjs';
 
@@ -35,8 +35,9 @@ function usage(code) {
                    with the other runs (the script still exits 1 at the end); default: stop at once
   --wait-quiet SEC before each timed command, wait up to SEC seconds for the machine to be idle
                    (< 10 % CPU used over one second); 0 disables (default 30)
-  --settle SEC     after deleting the previous round's repositories and restores: sync, then wait
-                   SEC seconds before the next timed command (ext4 "recently deleted" inodes; default 8)
+  --settle SEC     after deleting repositories and restores before a timed command (leftovers of
+                   an earlier invocation; rounds when the disk cannot hold all of them): sync, then
+                   wait SEC seconds (ext4 "recently deleted" inodes, see bench/README.md; default 370)
   --report FILE    only recompute medians, ratios and targets from a results JSON, print them and
                    write the Markdown and SVG next to it (FILE with .md / .svg); runs nothing
   --no-verify      skip the (untimed) check that each restore matches the dataset byte for byte
@@ -57,7 +58,7 @@ function parseArgs(argv) {
     data: path.join(BENCH_DIR, 'out', 'data'),
     work: path.join(BENCH_DIR, 'out', 'work'),
     out: path.join(BENCH_DIR, 'out'),
-    variants: false, verify: true, timeout: 3600, profile: false, profileOnly: false, keepGoing: false, waitQuiet: 30, settle: 8,
+    variants: false, verify: true, timeout: 3600, profile: false, profileOnly: false, keepGoing: false, waitQuiet: 30, settle: EXT4_RECENT_DELETE_S,
     restic: 'restic', cairn: null, freeze: true,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -679,11 +680,17 @@ async function main() {
 
   const { manifest, list } = ensureDataset(o);
   const dataTree = path.join(o.data, 'tree');
+  // Every run's repository, restore and cache are kept until the whole benchmark is over when the
+  // disk can hold them: a deletion less than ~6 minutes before a timed restore would charge it for
+  // ext4 freeing the inodes (see EXT4_RECENT_DELETE_S). Otherwise at least a round's, deleted
+  // after the round, followed by a --settle pause.
+  let keepAll;
   {
-    // each tool's repository, restore and cache are kept until the round is over (see removeAndSettle)
     const perTool = manifest.bytes * 2.1 + manifest.files * 6 * 1024 + 64 * MiB;
     const need = tools(o).length * perTool + 1024 * MiB;
     const free = diskFree(o.work);
+    keepAll = o.runs * (need - 1024 * MiB) + 1024 * MiB <= free.bytes;
+    if (!keepAll) progress(`note: the disk cannot hold every run's repositories and restores; each round's are deleted after it, with a ${o.settle} s pause`);
     if (need > free.bytes) {
       console.error(`bench: not enough disk space in ${o.work}: one round keeps every tool's repository and restore, about ${(need / 1024 / MiB).toFixed(1)} GiB, ` +
         `and ${(free.bytes / 1024 / MiB).toFixed(1)} GiB are free; free space or use a smaller --scale`);
@@ -728,7 +735,7 @@ async function main() {
     config: {
       runs: o.runs, scale: o.scale, seed: o.seed, changePct: o.change, variants: o.variants, verify: o.verify, settleS: o.settle,
       order: 'interleaved: run r of every tool, then run r+1; each tool run: init, backup, unchanged incremental, changed incremental, restore latest, check --read-data',
-      cleanup: 'the round\'s repositories and restores are kept until every tool has run, then deleted, synced, and settleS seconds waited',
+      cleanup: 'every run\'s repositories and restores are kept until all runs are over when the disk holds them (else a round\'s, then deleted, synced, and settleS seconds waited); leftovers of an earlier invocation are deleted first, then settleS seconds',
       cache: 'warm (one untimed cat of the dataset before run 1)', password: 'same for all tools', repositoryVersion: 2,
       commands: Object.fromEntries(list2.map((t) => [t.name, { bin: t.bin, init: t.init }])),
     },
@@ -740,6 +747,7 @@ async function main() {
   };
 
   try {
+    const kept = [];
     for (let run = 1; run <= o.runs; run++) {
       progress(`\nrun ${run}/${o.runs}`);
       const dirs = [];
@@ -749,9 +757,11 @@ async function main() {
         delete c.dir;
         checks.push(c);
       }
+      if (keepAll) kept.push(...dirs);
       // every tool of this round is done: delete its repositories and restores, then let ext4 settle
-      await removeAndSettle(dirs, run < o.runs || o.profile ? o.settle : 0, `of run ${run}`);
+      else await removeAndSettle(dirs, run < o.runs || o.profile ? o.settle : 0, `of run ${run}`);
     }
+    await removeAndSettle(kept, 0, 'of every run');
   } catch (e) {
     if (!(e instanceof CommandFailed)) throw e;
     finish();

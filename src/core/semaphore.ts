@@ -36,6 +36,45 @@ export class Semaphore {
   }
 }
 
+/**
+ * A budget of units (bytes) shared by jobs of different sizes, granted in FIFO order: acquire(n)
+ * waits until n more fit — or until nothing else holds any, so one job larger than the whole
+ * budget still runs (alone).
+ */
+export class ByteBudget {
+  private used = 0;
+  private readonly waiters: Array<{ n: number; go: () => void }> = [];
+
+  constructor(readonly capacity: number) {
+    if (!(capacity >= 1)) throw new Error('budget capacity must be >= 1');
+  }
+
+  async acquire(n: number): Promise<void> {
+    if (this.waiters.length === 0 && this.fits(n)) {
+      this.used += n;
+      return;
+    }
+    await new Promise<void>((go) => this.waiters.push({ n, go }));
+  }
+
+  release(n: number): void {
+    this.used -= n;
+    while (this.waiters.length > 0 && this.fits(this.waiters[0]!.n)) {
+      const w = this.waiters.shift()!;
+      this.used += w.n;
+      w.go();
+    }
+  }
+
+  private fits(n: number): boolean {
+    return this.used === 0 || this.used + n <= this.capacity;
+  }
+
+  get inUse(): number {
+    return this.used;
+  }
+}
+
 /** Runs fn over items with at most `limit` in flight; rejects with the first error (after all started work settles). */
 export async function mapLimit<T, R>(items: Iterable<T>, limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const results: R[] = [];
