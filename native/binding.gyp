@@ -36,7 +36,7 @@
       },
       "conditions": [
         ["zstd_dir!=''", {
-          "sources": ["src/blob.c", "src/jobs.c", "src/readfile.c"],
+          "sources": ["src/blob.c", "src/jobs.c", "src/openwrite.c", "src/readfile.c"],
           "defines": ["CAIRN_HAVE_ZSTD"],
           "include_dirs": ["<(zstd_dir)/deps/zstd/lib"],
           "libraries": ["<(zstd_dir)/build/Release/zstd.a"]

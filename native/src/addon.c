@@ -247,6 +247,7 @@ NAPI_MODULE_INIT() {
       {"sha256Digest", NULL, cairn_js_sha256_digest, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readFile", NULL, cairn_js_read_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"readFileBatch", NULL, cairn_js_read_file_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openRestoreFileBatch", NULL, cairn_js_open_restore_file_batch, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof blob_props / sizeof blob_props[0], blob_props) != napi_ok ||
       napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &info) != napi_ok ||

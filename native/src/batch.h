@@ -26,7 +26,7 @@ typedef struct {
   void (*destroy)(napi_env env, void *job);
 } cairn_batch_kind;
 
-#define CAIRN_BATCH_MAX_ARGS 16
+#define CAIRN_BATCH_MAX_ARGS 20
 
 /*
  * fn(requests: unknown[][]): Promise<Array<result | Error>> — parses every request (an argument

@@ -513,6 +513,25 @@ static const cairn_batch_kind open_batch = {"cairn:openBatch", 6, open_batch_par
 
 napi_value cairn_js_open_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &open_batch); }
 
+/* ---- an open job inside another batch kind (jobs.h) ------------------------------------------ */
+
+void *cairn_open_job_parse(napi_env env, napi_value *args) { return open_batch_parse(env, args); }
+
+int cairn_open_job_run(void *data, const uint8_t **plain, size_t *len) {
+  job *j = data;
+  int kind = cairn_open(&j->key, j->in, j->n, &j->open, &j->open_r);
+  *plain = j->open_r.out;
+  *len = j->open_r.out_len;
+  return kind;
+}
+
+napi_value cairn_open_job_error(napi_env env, void *data) {
+  job *j = data;
+  return kernel_error(env, j->open_r.kind, j->open_r.err);
+}
+
+void cairn_open_job_free(napi_env env, void *data) { job_free(env, data); }
+
 /* ---- sha256 ---------------------------------------------------------------------------------- */
 
 /* sha256(data: Uint8Array | Uint8Array[]): Promise<string> (64 lower-case hex digits) */

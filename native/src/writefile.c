@@ -394,6 +394,21 @@ static const cairn_batch_kind restore_file_batch = {"cairn:restoreFileBatch", 11
 
 napi_value cairn_js_restore_file_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &restore_file_batch); }
 
+/* ---- a restoreFile job inside another batch kind (writefile.h) ---------------------------- */
+
+void *cairn_restore_job_parse(napi_env env, napi_value *args) { return wf_parse_restore(env, args); }
+
+void cairn_restore_job_run(void *data, const uint8_t *bytes, size_t len) {
+  wf_job *j = data;
+  j->data = bytes;
+  j->len = len;
+  restore_execute(NULL, j);
+}
+
+napi_value cairn_restore_job_outcome(napi_env env, napi_status status, void *data, int *is_error) { return wf_outcome(env, status, data, is_error); }
+
+void cairn_restore_job_free(napi_env env, void *data) { wf_free(env, data); }
+
 /* finishFile(fd, mode, chown: boolean, uid, gid, atimeNs: bigint, mtimeNs: bigint, xattrs?): Promise<{ warnings }> */
 napi_value cairn_js_finish_file(napi_env env, napi_callback_info info) {
   napi_value argv[8];

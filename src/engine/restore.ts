@@ -8,7 +8,7 @@ import { decodeTree, type TreeNode } from '../format/tree.js';
 import { compileExcludes } from '../fs/exclude.js';
 import type { Repository } from '../repository/repository.js';
 import { RepoLock } from '../repository/lock.js';
-import { BlobOpener } from '../repository/seal-open.js';
+import { BlobOpener, blobError } from '../repository/seal-open.js';
 import { findSnapshot, type SnapshotFilter } from '../repository/snapshots.js';
 import { executeRestore, planRestore, type RestoreSummary, type RestorerRepo } from '../restorer/restorer.js';
 import { Kind, type RestorePlan } from '../restorer/plan.js';
@@ -43,6 +43,8 @@ export function restorerRole(repo: Repository): RestorerRepo {
     lookupData: (id) => repo.index.lookup('data', id),
     readPack: (packId, offset, length, into) => repo.backend.load({ type: 'pack', name: packId }, offset, length, into),
     openBlob: (id, loc, sealed, out) => opener.open('data', id, loc, sealed, out),
+    sealedContent: (id, loc, sealed, out) => opener.content(id, loc, sealed, out),
+    blobError: (id, loc, e) => blobError('data', id, loc, e),
   };
 }
 

@@ -16,7 +16,7 @@
 import { promises as fsp, constants as C, type BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { CairnError, errnoCode, errorMessage, fsError } from '../core/errors.js';
-import { native, type FileMeta, type FileMetaWarning } from '../native/index.js';
+import { native, type FileMeta, type FileMetaWarning, type SealedContent } from '../native/index.js';
 import { type FsEntryType, type FsXattr, typeOfMode } from './meta.js';
 import { createViaNativePath, withNativePath } from './native-path.js';
 import { displayPath, isAbsolutePath, joinPath, toPathBuffer } from './path.js';
@@ -322,8 +322,12 @@ export class RestoreTarget {
    * file is reused (truncated — the kernel re-checks type and link count on the descriptor before
    * truncating) and anything else (symlink, directory tree, FIFO, device, hard-linked file) is
    * removed first, never followed.
+   *
+   * `data` may also be a stored blob ({ sealed }: native.restoreSealedFile), opened in the same job;
+   * a blob that does not open rejects with the kernel's ERR_CAIRN_CORRUPT error, untouched (the
+   * caller knows which blob it was), and nothing is created.
    */
-  async writeWholeFile(rel: Buffer[], data: Uint8Array | null, m: RestoreMeta, opts: WriteFileOptions): Promise<{ warnings: string[] }> {
+  async writeWholeFile(rel: Buffer[], data: Uint8Array | null | { sealed: SealedContent }, m: RestoreMeta, opts: WriteFileOptions): Promise<{ warnings: string[] }> {
     if (m.type !== 'file') throw new CairnError('INVALID_ARGUMENT', `writeWholeFile restores regular files, not ${m.type}`);
     if (rel.length === 0) throw new CairnError('INVALID_ARGUMENT', 'cannot create the restore target root itself');
     const abs = this.join(rel);
@@ -336,9 +340,11 @@ export class RestoreTarget {
     let truncate = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await native.restoreFile(abs, data, { ...meta, truncate, sparse });
+        const o = { ...meta, truncate, sparse };
+        const r = data !== null && 'sealed' in data ? await native.restoreSealedFile(abs, data.sealed, o) : await native.restoreFile(abs, data, o);
         return { warnings: metaWarnings(r.warnings, shown, m) };
       } catch (e) {
+        if ((e as { code?: unknown }).code === 'ERR_CAIRN_CORRUPT') throw e;
         const code = errnoCode(e);
         const occupied =
           code === 'EEXIST' || code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR' || code === NOT_REGULAR || code === LINKED;

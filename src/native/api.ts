@@ -83,6 +83,13 @@ export interface OpenOptions {
   out?: Uint8Array;
 }
 
+/** A stored blob where a file's bytes are expected (restoreSealedFile): open()'s arguments, with a destination. */
+export interface SealedContent extends OpenOptions {
+  key: SealKey;
+  sealed: Uint8Array;
+  out: Uint8Array;
+}
+
 /**
  * Why opening a blob failed, on errors with `.code === 'ERR_CAIRN_CORRUPT'`:
  * 'short' (less than IV + MAC), 'mac' (MAC mismatch: damaged data or wrong key), 'zstd' (not
@@ -247,6 +254,15 @@ export interface Sha256Stream {
 export interface NativeApi extends BlobKernels, FileKernels {
   /** 'native' for the addon, 'fallback' for the TypeScript implementation. */
   readonly kind: 'native' | 'fallback';
+
+  /**
+   * open(content) and, when that succeeded, restoreFile(path, plaintext, opts): a file that is one
+   * blob, in one thread-pool job with the addon (the fallback runs the two in turn). A blob that
+   * does not open rejects as open() does (ERR_CAIRN_CORRUPT) and nothing is created; otherwise
+   * results and errors are restoreFile's. content.sealed and content.out must be left alone until
+   * the promise settles.
+   */
+  restoreSealedFile(path: NativePath, content: SealedContent, opts: RestoreFileOptions): Promise<FileMetaResult>;
 
   /**
    * Addon only (absent in the fallback, whose callers use per-entry calls): lstat of each path, its

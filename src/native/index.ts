@@ -31,6 +31,7 @@ export type {
   NativeApi,
   NativePath,
   OpenOptions,
+  SealedContent,
   RabinKernel,
   ReadFileOptions,
   ReadFileResult,
@@ -86,6 +87,8 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   restoreFile?: (...args: RawRestoreArgs) => Promise<FileMetaResult>;
   /** restoreFile for several files in one job: each request is restoreFile's arguments; one outcome (result or Error) each. */
   restoreFileBatch?: (requests: RawRestoreArgs[]) => Promise<Array<FileMetaResult | Error>>;
+  /** open's six arguments then restoreFile's eleven (its data ignored) per request; one outcome (result or Error) each. */
+  openRestoreFileBatch?: (requests: unknown[][]) => Promise<Array<FileMetaResult | Error>>;
   /** finishFile(fd, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
   finishFile?: (fd: number, ...meta: RawMetaArgs) => Promise<FileMetaResult>;
 };
@@ -257,6 +260,27 @@ function fileKernels(m: Partial<AddonExports>): FileKernels {
   };
 }
 
+/**
+ * restoreSealedFile: the addon's combined job (requests of one event-loop turn share jobs, see
+ * core/coalesce.ts; I/O-bound like restoreFile, so not admitted through the kernel limiter), or
+ * open() then restoreFile().
+ */
+function sealedFileRestorer(many: AddonExports['openRestoreFileBatch'], blob: BlobKernels, files: FileKernels): NativeApi['restoreSealedFile'] {
+  if (typeof many !== 'function') {
+    return async (path, c, o) => files.restoreFile(path, await blob.open(c.key, c.sealed, c), o);
+  }
+  const batcher = new Coalescer<unknown[], FileMetaResult>((reqs) => many(reqs), { maxBatch: 32, lanes: kernelConcurrency() });
+  return (path, c, o) => {
+    let args: unknown[];
+    try {
+      args = [c.key, c.sealed, c.uncompressedLength, c.maxSize, idBytes(c.id), c.out, path, null, o.truncate, o.sparse ?? false, ...rawMeta(o)];
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return batcher.submit(args);
+  };
+}
+
 function readPackageName(file: string): string | undefined {
   try {
     const pkg: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -335,8 +359,10 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
     const why = m.blobKernelsMissing ?? `${file} does not export the blob kernels (${BLOB_FUNCTIONS.join(', ')})`;
     blob = makeBlobKernels(m.poly1305, `TypeScript fallback: ${why}`);
   }
+  const files = fileKernels(m);
   return Object.freeze({
     kind: 'native' as const,
+    restoreSealedFile: sealedFileRestorer(blob.blobKernels === 'native' ? m.openRestoreFileBatch : undefined, blob, files),
     poly1305: m.poly1305,
     rabin: m.rabin,
     lgetxattrs: m.lgetxattrs,
@@ -344,7 +370,7 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
     mknod: m.mknod,
     mkfifo: m.mkfifo,
     utimens: m.utimens,
-    ...fileKernels(m),
+    ...files,
     ...(typeof m.lstatBatch === 'function' ? { lstatBatch: m.lstatBatch } : {}),
     ...(typeof m.alignedBuffer === 'function' ? { alignedBuffer: m.alignedBuffer } : {}),
     ...blob,
@@ -353,9 +379,12 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
 
 /** The pure TypeScript implementation (always available). */
 export function loadFallback(): NativeApi {
+  const blob = makeBlobKernels(fallbackPoly1305, 'TypeScript fallback');
+  const files: FileKernels = { restoreFile: fallbackWrite.restoreFile, finishFile: fallbackWrite.finishFile };
   return Object.freeze({
-    ...makeBlobKernels(fallbackPoly1305, 'TypeScript fallback'),
+    ...blob,
     kind: 'fallback' as const,
+    restoreSealedFile: sealedFileRestorer(undefined, blob, files),
     poly1305: fallbackPoly1305,
     rabin: fallbackRabin,
     lgetxattrs: fallbackFs.lgetxattrs,

@@ -245,6 +245,61 @@ for (const impl of impls) {
     });
   });
 
+  describe(`${impl.name}: restoreSealedFile`, () => {
+    const key = api.sealKey(Buffer.alloc(32, 7), Buffer.alloc(16, 8), Buffer.alloc(16, 9));
+    const text = Buffer.from('one blob, one file\n'.repeat(3000));
+
+    it('opens the blob (compressed or not) and writes it as the whole file with its metadata', async () => {
+      const dir = freshDir();
+      for (const compress of [false, true]) {
+        const s = await api.seal(key, text, { compress, level: 3, hash: true });
+        assert.equal(s.uncompressedLength > 0, compress, 'the text compresses');
+        const f = path.join(dir, `f-${compress}`);
+        const out = Buffer.alloc(text.length);
+        const content = { key, sealed: s.sealed, out, uncompressedLength: s.uncompressedLength, maxSize: 1 << 20, id: s.id };
+        assert.deepEqual(await api.restoreSealedFile(f, content, { truncate: false, mode: 0o100604, ...T }), { warnings: [] });
+        assert.ok(fs.readFileSync(f).equals(text));
+        const st = fs.lstatSync(f, { bigint: true });
+        assert.equal(Number(st.mode) & 0o7777, 0o604);
+        assert.equal(st.mtimeNs, T.mtimeNs);
+      }
+    });
+
+    it('a blob that does not open (MAC, hash) rejects with ERR_CAIRN_CORRUPT and creates nothing', async () => {
+      const dir = freshDir();
+      const s = await api.seal(key, text, { compress: true, level: 3, hash: true });
+      const flipped = Buffer.from(s.sealed);
+      flipped[40]! ^= 1;
+      const base = { key, out: Buffer.alloc(text.length), uncompressedLength: s.uncompressedLength, maxSize: 1 << 20 };
+      const cases: Array<[string, typeof base & { sealed: Uint8Array; id?: string }]> = [
+        ['mac', { ...base, sealed: flipped, id: s.id }],
+        ['hash', { ...base, sealed: s.sealed, id: 'ab'.repeat(32) }],
+      ];
+      for (const [reason, content] of cases) {
+        const f = path.join(dir, reason);
+        await assert.rejects(api.restoreSealedFile(f, content, { truncate: false, mode: 0o600, ...T }), (e: unknown) => {
+          const err = e as { code?: string; reason?: string };
+          assert.equal(err.code, 'ERR_CAIRN_CORRUPT');
+          assert.equal(err.reason, reason);
+          return true;
+        });
+        assert.equal(fs.existsSync(f), false, `${reason}: nothing created`);
+      }
+    });
+
+    it('file errors are restoreFile\'s (EEXIST without truncate, ENOENT for a missing parent)', async () => {
+      const dir = freshDir();
+      const s = await api.seal(key, text, { compress: false, level: 3 });
+      const content = () => ({ key, sealed: s.sealed, out: Buffer.alloc(text.length), uncompressedLength: 0, maxSize: 1 << 20 });
+      const f = path.join(dir, 'taken');
+      fs.writeFileSync(f, 'old');
+      await assert.rejects(api.restoreSealedFile(f, content(), { truncate: false, mode: 0o600, ...T }), sysErr('EEXIST', 'open', f));
+      assert.equal(fs.readFileSync(f, 'utf8'), 'old');
+      const g = path.join(dir, 'missing', 'g');
+      await assert.rejects(api.restoreSealedFile(g, content(), { truncate: false, mode: 0o600, ...T }), sysErr('ENOENT', 'open', g));
+    });
+  });
+
   describe(`${impl.name}: finishFile`, () => {
     it('applies mode, owner, attributes and times through a descriptor', async (t) => {
       const dir = freshDir();

@@ -6,7 +6,7 @@
 import { CairnError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import type { CryptoKey } from '../crypto/key.js';
-import type { SealKey } from '../native/api.js';
+import type { SealedContent, SealKey } from '../native/api.js';
 import { native } from '../native/index.js';
 import type { BlobType } from './master-index.js';
 
@@ -47,10 +47,18 @@ export class BlobOpener {
       throw blobError(type, id, loc, e);
     }
   }
+
+  /**
+   * The same blob as arguments for a kernel that opens it itself (native.restoreSealedFile); map
+   * its failure with blobError.
+   */
+  content(id: Id, loc: StoredBlob, sealed: Uint8Array, out: Uint8Array): SealedContent {
+    return { key: this.key, sealed, out, uncompressedLength: loc.uncompressedLength ?? 0, maxSize: MAX_BLOB_PLAINTEXT, id };
+  }
 }
 
 /** The CairnError for a failed open, worded as Repository.openBlob words it. */
-function blobError(type: BlobType, id: Id, loc: StoredBlob, e: unknown): unknown {
+export function blobError(type: BlobType, id: Id, loc: StoredBlob, e: unknown): unknown {
   const err = e as { code?: string; reason?: string; message?: string };
   if (err?.code !== 'ERR_CAIRN_CORRUPT') return e;
   const what = `${type} blob ${id} in pack ${loc.packId}`;

@@ -145,6 +145,25 @@ test('check names the damaged pack, blob, snapshot and path, and exits 13; orpha
       });
     });
 
+    await t.test('flipped byte in the blob of a one-blob file: restore names it, skips that file, restores the rest', async () => {
+      await withCopy(base, 'flip-small', async (f) => {
+        const { id, loc, all } = await f.fileBlob('small.txt');
+        assert.equal(all.length, 1, 'small.txt is one blob');
+        const p = packPath(f.repo, loc.packId);
+        writable(p);
+        const b = fs.readFileSync(p);
+        b[loc.offset + 20] ^= 0x01;
+        fs.writeFileSync(p, b);
+        const target = path.join(f.dir, 'restore-all');
+        const r = await cairn(['restore', 'latest', '--target', target], { env: f.env });
+        assert.notEqual(r.code, 0, 'a file could not be restored');
+        assert.match(r.stderr, new RegExp(`small\\.txt.*data blob ${id} in pack ${loc.packId}: ciphertext verification failed`), r.stderr);
+        assert.equal(fs.existsSync(path.join(target, 'src', 'small.txt')), false, 'nothing written for the damaged file');
+        const facts = snapshotFacts(path.join(target, 'src'));
+        for (const rel of ['bin/random.bin', 'second.txt']) assert.equal(facts.get(rel)?.hash, snapshotFacts(f.src).get(rel)?.hash, `${rel} restored identically`);
+      });
+    });
+
     await t.test('truncated pack', async () => {
       await withCopy(base, 'truncate', async (f) => {
         const { loc } = await f.fileBlob('bin/random.bin');
