@@ -8,6 +8,7 @@ import { RestoreTarget, writeSparse, type RestoreMeta } from '../fs/restore.js';
 import type { FileHandle } from 'node:fs/promises';
 import { ByteBudget, Semaphore } from '../core/semaphore.js';
 import { BufferPool } from '../native/buffer-pool.js';
+import { DIRECT_MIN_FILE, DirectWriter } from './direct-write.js';
 import type { SealedContent } from '../native/index.js';
 import { Kind, type BlobLoc, type RestorePlan } from './plan.js';
 
@@ -48,6 +49,8 @@ export interface RestoreOptions {
   blobConcurrency?: number;
   /** Plaintext bytes of the blobs being decrypted or written at once, at most (default 32 MiB; a larger blob runs alone). */
   blobBytes?: number;
+  /** Write the bulk of large files with O_DIRECT where the file system allows (default true; see direct-write.ts). */
+  directIo?: boolean;
   /** File handles kept open at once (files are opened when their data arrives, closed when complete or evicted). */
   maxOpenFiles?: number;
   reporter?: Reporter;
@@ -79,18 +82,33 @@ const MAX_READ = 4 << 20;
  * closed beyond that (handles in use are never closed), so a restore of many files never runs
  * into the open-files limit.
  */
+/** A file being restored: its descriptor, and for large files a second one with O_DIRECT (direct-write.ts). */
+interface RestoreHandle {
+  h: FileHandle;
+  direct?: FileHandle;
+}
+
+async function closeHandle(x: RestoreHandle): Promise<void> {
+  const d = x.direct?.close();
+  try {
+    await x.h.close();
+  } finally {
+    await d;
+  }
+}
+
 class OpenFiles {
-  private readonly handles = new Map<number, { h: FileHandle; users: number }>();
+  private readonly handles = new Map<number, { h: RestoreHandle; users: number }>();
   private readonly opening = new Map<number, Promise<void>>();
   private readonly created = new Set<number>();
 
   constructor(
-    private readonly open: (i: number, create: boolean) => Promise<FileHandle>,
+    private readonly open: (i: number, create: boolean) => Promise<RestoreHandle>,
     private readonly max: number,
   ) {}
 
   /** A handle for entry i, counted as in use until release(i). */
-  async acquire(i: number): Promise<FileHandle> {
+  async acquire(i: number): Promise<RestoreHandle> {
     for (;;) {
       const e = this.handles.get(i);
       if (e !== undefined) {
@@ -134,11 +152,11 @@ class OpenFiles {
     this.created.delete(i); // complete: never opened again
     let ok = false;
     try {
-      await fn(e.h);
+      await fn(e.h.h);
       ok = true;
     } finally {
-      if (ok) await e.h.close();
-      else await e.h.close().catch(() => undefined);
+      if (ok) await closeHandle(e.h);
+      else await closeHandle(e.h).catch(() => undefined);
     }
     return true;
   }
@@ -148,14 +166,14 @@ class OpenFiles {
     const e = this.handles.get(i);
     if (e === undefined || e.users > 0) return;
     this.handles.delete(i);
-    await e.h.close();
+    await closeHandle(e.h);
   }
 
   /** Closes everything (after failures): errors are ignored. */
   async closeAll(): Promise<void> {
     const all = [...this.handles.values()];
     this.handles.clear();
-    await Promise.all(all.map((e) => e.h.close().catch(() => undefined)));
+    await Promise.all(all.map((e) => closeHandle(e.h).catch(() => undefined)));
   }
 
   private evict(): void {
@@ -164,7 +182,7 @@ class OpenFiles {
       if (this.handles.size <= this.max) break;
       if (e.users > 0) continue;
       this.handles.delete(i);
-      void e.h.close().catch(() => undefined);
+      void closeHandle(e.h).catch(() => undefined);
     }
   }
 }
@@ -304,20 +322,18 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
 
   // 2. Content: every pack once, several at a time; each blob is opened off the main thread and
   //    written at its offsets as soon as it is ready, in any order.
+  const direct = new DirectWriter(opts.directIo !== false && !opts.sparse);
   const files = new OpenFiles(async (i, create) => {
     const rel = E.rel(i);
-    if (!create) return target.openFile(rel);
-    const h = await target.createFile(rel, ow);
+    const h = create ? await target.createFile(rel, ow) : await target.openFile(rel);
     const size = E.size(i);
-    if (opts.sparse && size > 0) {
-      try {
-        await h.truncate(size);
-      } catch (err) {
-        await h.close().catch(() => undefined);
-        throw err;
-      }
+    try {
+      if (create && opts.sparse && size > 0) await h.truncate(size);
+      return { h, direct: size >= DIRECT_MIN_FILE ? await direct.reopen(h) : undefined };
+    } catch (err) {
+      await h.close().catch(() => undefined);
+      throw err;
     }
-    return h;
   }, Math.max(1, opts.maxOpenFiles ?? 128));
   /** Content blobs still to be written, per file. */
   const remaining = new Uint32Array(E.count);
@@ -326,7 +342,8 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   // (writeWholeFile) once that blob is open; the others go through OpenFiles and get their
   // metadata through the handle when their last blob has landed (finishFile).
   const isWhole = (i: number) => E.refCountOf(i) === 1 && E.linkTo(i) < 0 && E.kind(i) === Kind.file;
-  const plainPool = new BufferPool(16 << 20);
+  // aligned when large files may be written directly (their blobs are opened at the right phase)
+  const plainPool = new BufferPool(16 << 20, undefined, direct.allocator());
   const packPool = new BufferPool((opts.packConcurrency ?? 4) * MAX_READ + (MAX_READ >> 2));
   // Blobs in flight: bounded in count and in plaintext bytes. Many small blobs in flight let their
   // opens and whole-file writes share thread-pool jobs (core/coalesce.ts): with 8 at a time a
@@ -348,21 +365,22 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   };
 
   /** Writes blob plaintext `plain` where ref r says. */
-  const writeTarget = async (r: number, plain: Buffer) => {
+  /** Writes blob plaintext `plain` where ref r says (`alignedBase`: the buffer plain is a view of). */
+  const writeTarget = async (r: number, plain: Buffer, alignedBase: Buffer) => {
     const i = B.refEntryOf(r);
     if (failed.has(i)) return;
     if (isWhole(i)) return writeWhole(i, plain);
-    let h: FileHandle;
+    let x: RestoreHandle;
     try {
-      h = await files.acquire(i);
+      x = await files.acquire(i);
     } catch (err) {
       if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) fatal ??= err;
       fail(i, err);
       return;
     }
     try {
-      if (opts.sparse) await writeSparse(h, plain, B.refOffsetOf(r));
-      else await writeFully(h, plain, B.refOffsetOf(r));
+      if (opts.sparse) await writeSparse(x.h, plain, B.refOffsetOf(r));
+      else await direct.write(x.h, x.direct, plain, B.refOffsetOf(r), alignedBase);
     } catch (err) {
       files.release(i);
       if (isCairnError(err, 'NO_SPACE') || (err as NodeJS.ErrnoException).code === 'ENOSPC') fatal ??= err;
@@ -415,22 +433,27 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
 
   const restoreBlob = async (b: number, sealed: Buffer) => {
     if (useless(b)) return;
-    const out = plainPool.take(B.plainLength(b));
+    const only = B.firstRef(b);
+    const len = B.plainLength(b);
+    // A blob of a large file is opened at its file offset's phase, so that its middle can be
+    // written directly (DirectWriter.write); further targets, if any, are written buffered.
+    const first = B.refEntryOf(only);
+    const phase = direct.enabled && !isWhole(first) && E.size(first) >= DIRECT_MIN_FILE ? DirectWriter.phase(B.refOffsetOf(only)) : 0;
+    const out = plainPool.take(len + phase);
     try {
-      const only = B.firstRef(b);
       if (repo.sealedContent && repo.blobError && B.nextRef(only) < 0 && isWhole(B.refEntryOf(only))) {
         await writeWholeSealed(B.refEntryOf(only), b, repo.sealedContent(B.id(b), B.loc(b), sealed, out));
         return;
       }
       let plain: Buffer;
       try {
-        plain = await repo.openBlob(B.id(b), B.loc(b), sealed, out);
+        plain = await repo.openBlob(B.id(b), B.loc(b), sealed, phase > 0 ? out.subarray(phase) : out);
       } catch (err) {
         failAll(b, err);
         return;
       }
       const writes: Promise<void>[] = [];
-      for (let r = B.firstRef(b); r >= 0; r = B.nextRef(r)) writes.push(writeTarget(r, plain));
+      for (let r = only; r >= 0; r = B.nextRef(r)) writes.push(writeTarget(r, plain, out));
       await Promise.all(writes);
     } finally {
       plainPool.give(out);
@@ -578,10 +601,3 @@ class JobGroup {
   }
 }
 
-async function writeFully(h: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await h.write(buf, off, buf.length - off, position + off);
-    off += bytesWritten;
-  }
-}
