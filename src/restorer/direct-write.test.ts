@@ -118,6 +118,12 @@ describe('DirectWriter', () => {
     assert.ok(fs.readFileSync(file).equals(content));
   });
 
+  it('only on local block file systems (ext4, XFS): not on tmpfs', (t) => {
+    if (!fs.existsSync('/dev/shm')) return t.skip('no /dev/shm here');
+    assert.equal(new DirectWriter(true, '/dev/shm').enabled, false);
+    assert.equal(new DirectWriter(true, path.join(scratch(), 'missing')).enabled, false, 'a target that cannot be inspected: page cache');
+  });
+
   it('disabled: no direct descriptor, plain buffers', async () => {
     const w = new DirectWriter(false);
     assert.equal(w.enabled, false);

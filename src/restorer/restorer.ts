@@ -322,7 +322,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
 
   // 2. Content: every pack once, several at a time; each blob is opened off the main thread and
   //    written at its offsets as soon as it is ready, in any order.
-  const direct = new DirectWriter(opts.directIo !== false && !opts.sparse);
+  const direct = new DirectWriter(opts.directIo !== false && !opts.sparse, opts.target);
   const files = new OpenFiles(async (i, create) => {
     const rel = E.rel(i);
     const h = create ? await target.createFile(rel, ow) : await target.openFile(rel);
