@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CairnError, errnoCode, fsError } from '../core/errors.js';
 import { isId } from '../core/ids.js';
+import { directIoFileSystem } from '../native/direct-io.js';
 import { native } from '../native/index.js';
 import type { Backend, FileHandle, FileInfo, FileType, SpoolFile } from './backend.js';
 
@@ -63,6 +64,8 @@ export class LocalBackend implements Backend {
 
   /** Spool files are written with O_DIRECT where possible (see createSpool); off after the file system refuses it. */
   private directIo: boolean;
+  /** The repository's file system was looked at (directIoFileSystem), once it existed. */
+  private directIoChecked = false;
 
   constructor(root: string, opts: { directIo?: boolean } = {}) {
     this.root = path.resolve(root);
@@ -156,12 +159,16 @@ export class LocalBackend implements Backend {
     const files = new SpoolHandles(tmp);
     try {
       await this.ensureDir(dir);
+      if (this.directIo && !this.directIoChecked) {
+        this.directIoChecked = true;
+        this.directIo = directIoFileSystem(dir);
+      }
       if (this.directIo) {
         try {
           files.direct = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_DIRECT, 0o600);
         } catch (e) {
           if (errnoCode(e) !== 'EINVAL') throw e;
-          this.directIo = false; // this file system refuses O_DIRECT (tmpfs, some overlays)
+          this.directIo = false; // this file system refuses O_DIRECT (e.g. tmpfs before Linux 6.6, some overlays)
         }
       }
       if (files.direct === undefined) await files.buffered(fsc.O_CREAT | fsc.O_EXCL);

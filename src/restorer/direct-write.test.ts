@@ -60,19 +60,21 @@ function piecesOf(size: number, seed: number): Array<[number, number]> {
 
 describe('DirectWriter', () => {
   it('unaligned pieces in any order give the exact bytes (direct middles, buffered ends)', async (t) => {
-    const w = new DirectWriter(true);
-    if (!w.enabled) t.diagnostic(`direct writes not available here (addon: ${native.kind}); buffered path only`);
+    const dir = scratch();
+    const w = new DirectWriter(true, dir);
+    if (!w.enabled) t.diagnostic(`direct writes not available here (addon: ${native.kind}, file system of ${os.tmpdir()}); buffered path only`);
     const content = randomBytes(5 * 1024 * 1024 + 1234);
-    const file = path.join(scratch(), 'f');
+    const file = path.join(dir, 'f');
     const r = await writePieces(w, file, content, piecesOf(content.length, 7));
     if (w.enabled && !r.direct) t.diagnostic('the temp file system refused O_DIRECT');
     assert.ok(fs.readFileSync(file).equals(content));
   });
 
   it('a view at the wrong phase, or of another buffer, is written through the page cache, correctly', async () => {
-    const w = new DirectWriter(true);
+    const dir = scratch();
+    const w = new DirectWriter(true, dir);
     const content = randomBytes(1024 * 1024);
-    const file = path.join(scratch(), 'g');
+    const file = path.join(dir, 'g');
     const h = await openFile(file, 'w');
     const d = await w.reopen(h);
     try {
@@ -93,10 +95,11 @@ describe('DirectWriter', () => {
   });
 
   it('memory the device will not take directly: written through the page cache, and direct writes stop', async (t) => {
-    const w = new DirectWriter(true);
+    const dir = scratch();
+    const w = new DirectWriter(true, dir);
     if (!w.enabled) return t.skip('direct writes not available here');
     const content = randomBytes(1024 * 1024);
-    const file = path.join(scratch(), 'h');
+    const file = path.join(dir, 'h');
     const h = await openFile(file, 'w');
     const d = await w.reopen(h);
     if (d === undefined) {
@@ -125,7 +128,7 @@ describe('DirectWriter', () => {
   });
 
   it('disabled: no direct descriptor, plain buffers', async () => {
-    const w = new DirectWriter(false);
+    const w = new DirectWriter(false, os.tmpdir());
     assert.equal(w.enabled, false);
     assert.equal(w.allocator(), undefined);
     const content = randomBytes(2 * 1024 * 1024);

@@ -14,8 +14,9 @@
  * ordinary one (the two never touch the same page). Anything that does not fit — sparse restores,
  * small pieces, file systems or devices that refuse O_DIRECT (EINVAL) — is written as before.
  */
-import { constants as fsc, statfsSync } from 'node:fs';
+import { constants as fsc } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { directIoFileSystem } from '../native/direct-io.js';
 import { native } from '../native/index.js';
 
 /** File offsets, lengths and memory addresses of direct writes are multiples of this. */
@@ -25,27 +26,13 @@ export const DIRECT_MIN_FILE = 1 << 20;
 /** Blob pieces shorter than this are written through the page cache (not worth a second write). */
 const DIRECT_MIN_WRITE = 16 * DIRECT_ALIGN;
 
-/**
- * File systems (statfs f_type) whose O_DIRECT is plain local block I/O: ext2/3/4 and XFS. Elsewhere
- * (network file systems, where it means uncached round trips; btrfs, FUSE, overlay) the page
- * cache is used as always.
- */
-const DIRECT_FS_TYPES = new Set([0xef53, 0x58465342]);
-
 export class DirectWriter {
   /** Cleared for good by the first refusal (EINVAL: the file system does not do O_DIRECT). */
   private usable: boolean;
 
-  /** `dir`: the restore target (its file system decides), or undefined to decide per device only. */
-  constructor(enable: boolean, dir?: string) {
-    this.usable = enable && native.alignedBuffer !== undefined && typeof fsc.O_DIRECT === 'number' && process.platform === 'linux';
-    if (this.usable && dir !== undefined) {
-      try {
-        this.usable = DIRECT_FS_TYPES.has(Number(statfsSync(dir).type));
-      } catch {
-        this.usable = false;
-      }
-    }
+  /** `dir`: the restore target, whose file system decides (see directIoFileSystem). */
+  constructor(enable: boolean, dir: string) {
+    this.usable = enable && directIoFileSystem(dir);
   }
 
   get enabled(): boolean {
