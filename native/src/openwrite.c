@@ -32,11 +32,8 @@ static void or_destroy(napi_env env, void *data) {
 }
 
 static void *or_parse(napi_env env, napi_value *args) {
-  open_restore *j = calloc(1, sizeof *j);
-  if (j == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  open_restore *j = cairn_zalloc(env, sizeof *j);
+  if (j == NULL) return NULL;
   j->opened = -1;
   /* restoreFile's data argument (args[OPEN_ARGS + 1]) is replaced by the plaintext: parse it as null */
   napi_value restore_args[11];

@@ -158,11 +158,8 @@ static void rf_free(napi_env env, rf_job *j) {
  * into a new job that holds references to out (and sealOut). NULL with an exception pending.
  */
 static rf_job *rf_parse(napi_env env, napi_value *argv) {
-  rf_job *j = calloc(1, sizeof *j);
-  if (j == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  rf_job *j = cairn_zalloc(env, sizeof *j);
+  if (j == NULL) return NULL;
   napi_valuetype tdev, tino;
   int hash = 0;
   if (!cairn_get_path(env, argv[0], "path", &j->path) || !cairn_get_bytes(env, argv[1], "out", &j->out, &j->cap) ||

@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+void *cairn_zalloc(napi_env env, size_t size) {
+  void *p = calloc(1, size);
+  if (p == NULL) napi_throw_error(env, "ENOMEM", "out of memory");
+  return p;
+}
+
 int cairn_napi_failed(napi_env env) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return 0;

@@ -63,6 +63,9 @@ const char *cairn_errno_name(int err);
 /* Makes sure an exception is pending after a failed N-API call (returns 0). */
 int cairn_napi_failed(napi_env env);
 
+/* calloc(1, size), or NULL with an ENOMEM error thrown. */
+void *cairn_zalloc(napi_env env, size_t size);
+
 /* Evaluates an N-API call; on failure leaves an exception pending and returns NULL. */
 #define CAIRN_CALL(env, call) \
   do { \

@@ -345,11 +345,8 @@ static napi_value queue(napi_env env, wf_job *j, const char *name, napi_async_ex
  */
 /* Parses restoreFile's 11 arguments into a new job (NULL with an exception pending). */
 static wf_job *wf_parse_restore(napi_env env, napi_value *argv) {
-  wf_job *j = calloc(1, sizeof *j);
-  if (j == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  wf_job *j = cairn_zalloc(env, sizeof *j);
+  if (j == NULL) return NULL;
   j->fd = -1;
   napi_valuetype td;
   if (!cairn_get_path(env, argv[0], "path", &j->path) || napi_typeof(env, argv[1], &td) != napi_ok) {
@@ -413,11 +410,8 @@ void cairn_restore_job_free(napi_env env, void *data) { wf_free(env, data); }
 napi_value cairn_js_finish_file(napi_env env, napi_callback_info info) {
   napi_value argv[8];
   if (!cairn_args(env, info, 8, argv, NULL)) return NULL;
-  wf_job *j = calloc(1, sizeof *j);
-  if (j == NULL) {
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
+  wf_job *j = cairn_zalloc(env, sizeof *j);
+  if (j == NULL) return NULL;
   int64_t fd = -1;
   if (!cairn_get_int(env, argv[0], "fd", 0, 2147483647.0, &fd) || !get_meta(env, argv + 1, j)) {
     wf_free(env, j);
