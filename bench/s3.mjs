@@ -1,14 +1,25 @@
 #!/usr/bin/env node
 // cairn vs restic on S3 (a throw-away Ceph RGW on loopback), same dataset, same run.
 //
-//   npm run build && node bench/s3.mjs [--runs 3] [--scale 0.5] [--seed 1] [--work DIR] [--keep-data] [--wait-quiet 30]
+//   npm run build && node bench/s3.mjs [--runs 3] [--scale 0.5] [--seed 1] [--work DIR] [--keep-data] [--wait-quiet 30] [--cairn CLI]
 //
 // Per tool and run, in a fresh Ceph cluster (memstore, so every run starts from the same empty
 // state): init (untimed), initial backup (timed), restore latest (timed), restore verified byte
 // for byte against the dataset (untimed). Runs are interleaved (restic 1, cairn 1, restic 2, …)
 // and the median is reported with the cairn/restic ratio; the target is ≤ 0.5 both ways.
 // restic runs as shipped: S3 backend defaults, its local cache on (in the work folder).
-// Needs: restic, radosgw + ceph-mon + ceph-osd, curl; plain Node, no dependencies.
+// Each timed command runs under GNU time: wall time, user + system CPU and peak RSS of the tool,
+// plus the CPU the Ceph daemons (same cores) used meanwhile, from /proc/PID/stat.
+// --cairn runs another build's CLI (e.g. a frozen copy of an older dist/cli.js) for before/after.
+//
+// Restore targets and caches (many small files) are not deleted between timed commands but kept
+// until the end of the whole run (one dataset's worth per run and tool). Why: on this project's
+// VMs ext4 runs without a journal, and creating many files within ~6 minutes of deleting many
+// costs seconds of kernel time in the inode allocator's "recently deleted" scans — a restore would
+// pay for the previous run's clean-up. Only when the disk runs short is the oldest target deleted
+// early (reported; the next restore's numbers then carry that cost). Ceph folders hold a few large
+// files: each goes as soon as its cluster stops.
+// Needs: restic, radosgw + ceph-mon + ceph-osd, curl, GNU time; plain Node, no dependencies.
 import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -16,15 +27,16 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measure } from './lib.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
 const CEPH = path.join(ROOT, 'test', 'support', 'ceph-s3.sh');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+const DEFAULT_CLI = path.join(ROOT, 'dist', 'cli.js');
 const MiB = 1 << 20;
 
 function args(argv) {
-  const o = { runs: 3, scale: 0.5, seed: 1, work: path.join(BENCH, 'out', 's3-work'), out: path.join(BENCH, 'out'), keepData: false, waitQuiet: 30 };
+  const o = { runs: 3, scale: 0.5, seed: 1, work: path.join(BENCH, 'out', 's3-work'), out: path.join(BENCH, 'out'), keepData: false, waitQuiet: 30, cairn: DEFAULT_CLI, tag: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -34,8 +46,10 @@ function args(argv) {
     else if (a === '--work') o.work = path.resolve(v());
     else if (a === '--keep-data') o.keepData = true;
     else if (a === '--wait-quiet') o.waitQuiet = Number(v());
+    else if (a === '--cairn') o.cairn = path.resolve(v());
+    else if (a === '--tag') o.tag = v();
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node bench/s3.mjs [--runs N] [--scale S] [--seed N] [--work DIR] [--keep-data] [--wait-quiet SEC]');
+      console.log('usage: node bench/s3.mjs [--runs N] [--scale S] [--seed N] [--work DIR] [--keep-data] [--wait-quiet SEC] [--cairn CLI] [--tag NAME]');
       process.exit(0);
     } else {
       console.error(`unknown option ${a}`);
@@ -169,37 +183,37 @@ function run(cmd, argv, env = {}, { quiet = true } = {}) {
 }
 
 async function startCeph(dir) {
-  const port = await freePort();
-  const mon = await freePort();
-  const r = await run('bash', [CEPH, 'start', dir, String(port), String(mon)]);
-  if (r.code !== 0) throw new Error(`Ceph did not start:\n${r.out}${r.err}`);
+  let port;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    const mon = await freePort();
+    const r = await run('bash', [CEPH, 'start', dir, String(port), String(mon)]);
+    if (r.code === 0) break;
+    // a port taken between the probe and the start (a shared machine) is worth another try
+    if (attempt >= 3) throw new Error(`Ceph did not start:\n${r.out}${r.err}`);
+  }
   const c = await run('curl', ['-sf', '--aws-sigv4', 'aws:amz:us-east-1:s3', '-u', 'testaccess:testsecret', '-H', 'x-amz-content-sha256:UNSIGNED-PAYLOAD', '-X', 'PUT', `http://127.0.0.1:${port}/bench`]);
   if (c.code !== 0) throw new Error(`creating the bucket failed: ${c.err}`);
   return { port, stop: () => run('bash', [CEPH, 'stop', dir]) };
 }
 
-/** Busy fraction of all CPUs over `ms`, from /proc/stat. */
-async function busyFraction(ms) {
-  const read = () => {
-    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const idle = f[3] + (f[4] ?? 0);
-    return { idle, total: f.reduce((a, b) => a + b, 0) };
-  };
-  const a = read();
-  await new Promise((r) => setTimeout(r, ms));
-  const b = read();
-  return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : 0;
-}
-
-/** The machine is shared: wait (up to maxS) for a one-second window with < 15 % CPU use. */
-async function waitQuiet(maxS) {
-  const until = Date.now() + maxS * 1000;
-  let last = 1;
-  while (Date.now() < until) {
-    last = await busyFraction(1000);
-    if (last < 0.15) return { quiet: true, busy: last };
+/** CPU seconds (user + system) the Ceph daemons of a cluster folder have used so far, from /proc/PID/stat. */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+function cephCpuS(dir) {
+  let total = 0;
+  const run = path.join(dir, 'run');
+  for (const f of fs.existsSync(run) ? fs.readdirSync(run) : []) {
+    if (!f.endsWith('.pid')) continue;
+    try {
+      const pid = fs.readFileSync(path.join(run, f), 'utf8').trim();
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime
+    } catch {
+      /* daemon gone */
+    }
   }
-  return { quiet: false, busy: last };
+  return total;
 }
 
 function median(xs) {
@@ -209,71 +223,100 @@ function median(xs) {
 
 async function main() {
   const o = args(process.argv.slice(2));
-  for (const c of ['restic', 'radosgw', 'ceph-mon', 'ceph-osd', 'curl']) need(c);
-  if (!fs.existsSync(CLI)) {
-    console.error('bench/s3: dist/cli.js missing, run `npm run build` first');
+  for (const c of ['restic', 'radosgw', 'ceph-mon', 'ceph-osd', 'curl', '/usr/bin/time']) need(c);
+  if (!fs.existsSync(o.cairn)) {
+    console.error(`bench/s3: ${o.cairn} missing, run \`npm run build\` first`);
     process.exit(2);
   }
   fs.mkdirSync(o.work, { recursive: true });
   const data = path.join(o.work, 'data', 'src');
   const manifest = generate(data, o);
   const expected = JSON.parse(fs.readFileSync(path.join(o.work, 'data', 'manifest.json'), 'utf8')).digest;
-  // page cache warmed for both tools alike, right before each backup: this project's VMs page out
-  // cache that was idle for 30 s (see measure() in lib.mjs), and the waits for quiet are that long
-  const warm = () => spawnSync('sh', ['-c', 'find "$1" -type f -print0 | xargs -0 -r cat > /dev/null', 'sh', data]);
+  // Outputs of this invocation (restores, caches, Ceph folders) live under one folder, deleted at the end.
+  const scratch = path.join(o.work, `run-${process.pid}`);
+  fs.mkdirSync(scratch, { recursive: true });
+  const logDir = path.join(scratch, 'logs');
   const samples = { restic: { backup: [], restore: [] }, cairn: { backup: [], restore: [] } };
-  const env = { AWS_ACCESS_KEY_ID: 'testaccess', AWS_SECRET_ACCESS_KEY: 'testsecret', RESTIC_PASSWORD: 'bench-password' };
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: 'testaccess', AWS_SECRET_ACCESS_KEY: 'testsecret', RESTIC_PASSWORD: 'bench-password' };
   const failures = [];
   let contended = 0;
-  for (let runNo = 1; runNo <= o.runs; runNo++) {
-    for (const tool of ['restic', 'cairn']) {
-      const dir = path.join(o.work, `ceph-${tool}-${runNo}`);
-      const ceph = await startCeph(dir);
-      try {
-        const repo = `s3:http://127.0.0.1:${ceph.port}/bench/${tool}`;
-        const cache = path.join(o.work, `cache-${tool}-${runNo}`);
-        fs.rmSync(cache, { recursive: true, force: true });
-        const cmd = tool === 'restic' ? ['restic', ['--cache-dir', cache, '-r', repo]] : [process.execPath, [CLI, '-r', repo]];
-        const exec = (a) => run(cmd[0], [...cmd[1], ...a], env);
-        const init = await exec(['init', '--repository-version', '2']);
-        if (init.code !== 0) throw new Error(`${tool} init failed: ${init.err}`);
-        spawnSync('sync');
-        const q1 = await waitQuiet(o.waitQuiet);
-        warm();
-        const b = await exec(['backup', data]);
-        if (b.code !== 0) throw new Error(`${tool} backup failed: ${b.err}`);
-        const target = path.join(o.work, `restore-${tool}-${runNo}`);
-        fs.rmSync(target, { recursive: true, force: true });
-        spawnSync('sync');
-        const q2 = await waitQuiet(o.waitQuiet);
-        const r = await exec(['restore', 'latest', '--target', target]);
-        if (r.code !== 0) throw new Error(`${tool} restore failed: ${r.err}`);
-        const got = createHash('sha256').update(JSON.stringify(digestTree(path.join(target, data)))).digest('hex');
-        if (got !== expected) failures.push(`${tool} run ${runNo}: restored data differs from the dataset`);
-        fs.rmSync(target, { recursive: true, force: true });
-        fs.rmSync(cache, { recursive: true, force: true });
-        samples[tool].backup.push(b.s);
-        samples[tool].restore.push(r.s);
-        if (!q1.quiet || !q2.quiet) contended++;
-        process.stderr.write(`run ${runNo} ${tool.padEnd(6)} backup ${b.s.toFixed(2)} s  restore ${r.s.toFixed(2)} s${q1.quiet && q2.quiet ? '' : `  (machine busy before start: ${(Math.max(q1.busy, q2.busy) * 100).toFixed(0)} %)`}\n`);
-      } finally {
-        await ceph.stop();
-        fs.rmSync(dir, { recursive: true, force: true });
+  // restore targets kept so far, oldest first; deleted early only when the disk runs short
+  const kept = [];
+  const makeRoom = (need) => {
+    const free = () => { const st = fs.statfsSync(scratch); return st.bavail * st.bsize; };
+    const gone = [];
+    while (kept.length && free() < need) {
+      const d = kept.shift();
+      fs.rmSync(d, { recursive: true, force: true });
+      gone.push(path.basename(d));
+    }
+    return gone.join(', ');
+  };
+  const line = (m) => `${m.wallS.toFixed(2)} s (cpu ${(m.userS + m.sysS).toFixed(2)} s = ${m.userS.toFixed(2)} u + ${m.sysS.toFixed(2)} s, rss ${(m.maxRssKiB / 1024).toFixed(0)} MiB, ceph ${m.cephS.toFixed(2)} s)`;
+  try {
+    for (let runNo = 1; runNo <= o.runs; runNo++) {
+      for (const tool of ['restic', 'cairn']) {
+        const dir = path.join(scratch, `ceph-${tool}-${runNo}`);
+        const ceph = await startCeph(dir);
+        try {
+          const repo = `s3:http://127.0.0.1:${ceph.port}/bench/${tool}`;
+          const cache = path.join(scratch, `cache-${tool}-${runNo}`);
+          const cmd = tool === 'restic' ? ['restic', '--cache-dir', cache, '-r', repo] : [process.execPath, o.cairn, '-r', repo];
+          const init = await run(cmd[0], [...cmd.slice(1), 'init', '--repository-version', '2'], env);
+          if (init.code !== 0) throw new Error(`${tool} init failed: ${init.err}`);
+          const timed = async (label, argv, warm) => {
+            const c0 = cephCpuS(dir);
+            // measure() syncs, waits for a quiet second and warms the page cache with `warm`
+            const m = await measure(`${tool}-${runNo}-${label}`, [...cmd, ...argv], { env, logDir, quietS: o.waitQuiet, warm });
+            m.cephS = cephCpuS(dir) - c0;
+            // measure() counts Ceph as "other" work; only what is neither the tool nor Ceph is contention
+            m.contended = m.otherCpuS != null && m.otherCpuS - m.cephS > 0.1 * m.wallS * os.cpus().length;
+            return m;
+          };
+          const b = await timed('backup', ['backup', data], [data]);
+          const target = path.join(scratch, `restore-${tool}-${runNo}`);
+          const early = makeRoom(manifest.bytes * 1.5);
+          if (early) process.stderr.write(`  (disk short: deleted ${early} early; this restore may pay for it)\n`);
+          kept.push(target);
+          const r = await timed('restore', ['restore', 'latest', '--target', target], []);
+          const got = createHash('sha256').update(JSON.stringify(digestTree(path.join(target, data)))).digest('hex');
+          if (got !== expected) failures.push(`${tool} run ${runNo}: restored data differs from the dataset`);
+          samples[tool].backup.push(b);
+          samples[tool].restore.push(r);
+          if (b.contended || r.contended) contended++;
+          process.stderr.write(`run ${runNo} ${tool.padEnd(6)} backup ${line(b)}\n${' '.repeat(13)}restore ${line(r)}${b.contended || r.contended ? '  CONTENDED' : ''}\n`);
+        } finally {
+          await ceph.stop();
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
       }
     }
+  } finally {
+    // the only deletion: after every timed command (the dataset goes too, unless --keep-data)
+    fs.rmSync(o.keepData ? scratch : o.work, { recursive: true, force: true });
   }
-  const med = (t, op) => median(samples[t][op]);
-  const rows = ['backup', 'restore'].map((op) => ({ op, restic: med('restic', op), cairn: med('cairn', op), ratio: med('cairn', op) / med('restic', op) }));
+  const med = (t, op, f) => median(samples[t][op].map(f));
+  const wall = (m) => m.wallS;
+  const cpu = (m) => m.userS + m.sysS;
+  const rss = (m) => m.maxRssKiB / 1024;
+  const ceph = (m) => m.cephS;
   const mibs = manifest.bytes / MiB;
-  console.log(`\nS3 (Ceph RGW 16.2, memstore, loopback) — dataset ${manifest.files} files, ${mibs.toFixed(0)} MiB; median of ${o.runs} run(s); ${os.cpus().length} CPUs`);
-  console.log('operation   restic s   cairn s   cairn/restic   target ≤ 0.5');
-  for (const r of rows) console.log(`${r.op.padEnd(10)} ${r.restic.toFixed(2).padStart(9)} ${r.cairn.toFixed(2).padStart(9)} ${r.ratio.toFixed(2).padStart(14)}   ${r.ratio <= 0.5 ? 'PASS' : 'FAIL'}`);
+  console.log(`\nS3 (Ceph RGW 16.2, memstore, loopback) — dataset ${manifest.files} files, ${mibs.toFixed(0)} MiB; median of ${o.runs} run(s); ${os.cpus().length} CPUs${o.tag ? `; ${o.tag}` : ''}`);
+  console.log('operation  tool     wall s   cpu s (user+sys)   peak RSS MiB   ceph cpu s');
+  for (const op of ['backup', 'restore']) {
+    for (const t of ['restic', 'cairn']) {
+      console.log(`${op.padEnd(10)} ${t.padEnd(7)} ${med(t, op, wall).toFixed(2).padStart(7)} ${med(t, op, cpu).toFixed(2).padStart(18)} ${med(t, op, rss).toFixed(0).padStart(14)} ${med(t, op, ceph).toFixed(2).padStart(12)}`);
+    }
+    const ratio = med('cairn', op, wall) / med('restic', op, wall);
+    console.log(`${op.padEnd(10)} cairn/restic wall ${ratio.toFixed(2)}, cpu ${(med('cairn', op, cpu) / med('restic', op, cpu)).toFixed(2)}   target ≤ 0.5: ${ratio <= 0.5 ? 'PASS' : 'FAIL'}`);
+  }
   for (const f of failures) console.log(`VERIFY FAILED: ${f}`);
-  if (contended) console.log(`note: ${contended} of ${o.runs * 2} tool runs started without a quiet window (other work on the machine); ratios are noisy`);
+  if (contended) console.log(`note: ${contended} of ${o.runs * 2} tool runs shared the machine with other work (> 10 % of its CPU); ratios are noisy`);
   fs.mkdirSync(o.out, { recursive: true });
-  const result = { date: new Date().toISOString(), dataset: manifest, runs: o.runs, samples, rows, failures, contended, node: process.version, restic: spawnSync('restic', ['version']).stdout.toString().trim(), cpus: os.cpus().length };
-  fs.writeFileSync(path.join(o.out, 's3-latest.json'), JSON.stringify(result, null, 2));
-  if (!o.keepData) fs.rmSync(path.join(o.work), { recursive: true, force: true });
+  const pick = (m) => ({ wallS: m.wallS, userS: m.userS, sysS: m.sysS, maxRssKiB: m.maxRssKiB, cephS: m.cephS, otherCpuS: m.otherCpuS, contended: m.contended });
+  const perRun = Object.fromEntries(Object.entries(samples).map(([t, ops]) => [t, Object.fromEntries(Object.entries(ops).map(([op, ms]) => [op, ms.map(pick)]))]));
+  const result = { date: new Date().toISOString(), tag: o.tag, cairn: o.cairn, dataset: manifest, runs: o.runs, samples: perRun, failures, contended, node: process.version, restic: spawnSync('restic', ['version']).stdout.toString().trim(), cpus: os.cpus().length };
+  fs.writeFileSync(path.join(o.out, `s3-${o.tag || 'latest'}.json`), JSON.stringify(result, null, 2));
   process.exitCode = failures.length ? 1 : 0;
 }
 

@@ -112,6 +112,9 @@ test('backend options from a BSL: caCertRef over caCert, per-BSL credential file
   const o2 = await backendOptions(repo, { metadata: { name: 'd' }, spec: { provider: 'aws', objectStorage: { caCert: Buffer.from('PEM').toString('base64') } } }, src);
   assert.deepEqual(o2.caCerts?.map(String), ['PEM']);
   assert.equal(o2.s3?.credentialsFile, '/credentials/cloud');
+  assert.equal(o2.spoolDir, undefined, 'without a scratch volume packs spool to the default temporary folder');
+  const o3 = await backendOptions(repo, { metadata: { name: 'd' }, spec: { provider: 'aws' } }, { ...src, env: { ...src.env, VELERO_SCRATCH_DIR: '/scratch' } });
+  assert.equal(o3.spoolDir, '/scratch', "packs bound for an object store spool to the DaemonSet's scratch volume");
   await assert.rejects(backendOptions(repo, { metadata: { name: 'd' }, spec: { credential: { name: 'missing', key: 'cloud' } } }, src), (e) => isCairnError(e, 'NOT_FOUND'));
   assert.equal(await repositoryPassword(src, ['velero-restic-credentials', 'velero-repo-credentials']), 'pw');
   await assert.rejects(repositoryPassword(src, ['nope']), (e) => isCairnError(e, 'NOT_FOUND') && /nope/.test(e.message));

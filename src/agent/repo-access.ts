@@ -101,6 +101,9 @@ async function secretKey(src: AccessSources, sel: SecretKeySelector, what: strin
 export async function backendOptions(repo: ParsedRepo, bsl: BackupStorageLocation, src: AccessSources): Promise<BackendOptions> {
   const config = bsl.spec.config ?? {};
   const o: BackendOptions = { env: src.env };
+  // Packs bound for an object store are spooled to the DaemonSet's scratch volume (an emptyDir on
+  // the node's disk), not the container's writable layer under /tmp.
+  if (src.env.VELERO_SCRATCH_DIR) o.spoolDir = src.env.VELERO_SCRATCH_DIR;
   if (config.insecureSkipTLSVerify === 'true') o.insecureSkipTLSVerify = true;
   const os = bsl.spec.objectStorage ?? {};
   if (os.caCertRef) o.caCerts = [await secretKey(src, os.caCertRef, `CA certificate of backup storage location ${bsl.metadata.name}`)];

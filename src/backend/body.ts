@@ -8,9 +8,10 @@ export type BodyStream = AsyncIterable<Uint8Array> & { destroy?(err?: Error): vo
  * Reads a response body into one buffer of exactly `expected` bytes (one allocation, no chunk
  * list), or — when the length is unknown — grows it up to `maxUnknown`. A body that ends early, a
  * stall longer than `idleMs` and a socket error are retryable BackendErrors; a body that never
- * arrives whole is never returned.
+ * arrives whole is never returned. With `into` (large enough for `expected`), the body is read into
+ * it and a view of it is returned.
  */
-export async function readBody(body: BodyStream, expected: number | undefined, what: string, idleMs: number, maxUnknown = 1 << 30): Promise<Buffer> {
+export async function readBody(body: BodyStream, expected: number | undefined, what: string, idleMs: number, maxUnknown = 1 << 30, into?: Buffer): Promise<Buffer> {
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   const arm = () => {
@@ -25,7 +26,8 @@ export async function readBody(body: BodyStream, expected: number | undefined, w
     // Not unref'd: a body still being awaited must keep the process alive, otherwise a stalled
     // socket can leave Node with nothing referenced and it exits (code 13) instead of retrying.
   };
-  let buf = Buffer.allocUnsafe(expected ?? 64 * 1024);
+  // a caller's (recycled) buffer when the length is known and it fits: no fresh memory per body
+  let buf = expected !== undefined && into !== undefined && into.length >= expected ? into.subarray(0, expected) : Buffer.allocUnsafe(expected ?? 64 * 1024);
   let got = 0;
   try {
     arm();

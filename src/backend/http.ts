@@ -2,6 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { CairnError } from '../core/errors.js';
+import type { FileSource } from './backend.js';
 import { BackendError, isRetryableNetworkError } from './errors.js';
 
 export interface HttpClientOptions {
@@ -46,8 +47,11 @@ export class HttpClient {
     return this.idleMs;
   }
 
-  /** Sends one request; resolves with the response head (the body is left to the caller to read or drain). */
-  request(method: string, url: URL, headers: Record<string, string>, body?: Uint8Array, signal?: AbortSignal): Promise<HttpResponse> {
+  /**
+   * Sends one request; resolves with the response head (the body is left to the caller to read or
+   * drain). A FileSource body is streamed from its file; a read error fails the request with it.
+   */
+  request(method: string, url: URL, headers: Record<string, string>, body?: Uint8Array | FileSource, signal?: AbortSignal): Promise<HttpResponse> {
     return new Promise((resolve, reject) => {
       const isHttps = url.protocol === 'https:';
       if (!isHttps && url.protocol !== 'http:') {
@@ -55,15 +59,18 @@ export class HttpClient {
         return;
       }
       const h: Record<string, string> = { ...headers };
-      if (body) h['Content-Length'] = String(body.length);
+      const bytes = body instanceof Uint8Array ? body : undefined;
+      if (body) h['Content-Length'] = String(bytes ? bytes.length : (body as FileSource).size);
       const req = (isHttps ? https : http).request(url, { method, headers: h, agent: isHttps ? this.httpsAgent : this.httpAgent, signal });
       req.setTimeout(this.idleMs, () => {
         const e = new Error(`no response for ${this.idleMs} ms`);
         e.name = 'TimeoutError';
         req.destroy(e);
       });
+      let readError: Error | undefined;
       req.on('error', (e) => {
-        if (signal?.aborted) reject(signal.reason);
+        if (readError) reject(readError instanceof CairnError ? readError : new CairnError('IO', `${method} ${url.pathname}: reading the file to send failed: ${readError.message}`, { cause: readError }));
+        else if (signal?.aborted) reject(signal.reason);
         else reject(new BackendError(`${method} ${url.pathname}: ${e.message}`, { cause: e, retryable: isRetryableNetworkError(e) || e.name === 'TimeoutError' }));
       });
       req.on('response', (res) => {
@@ -71,7 +78,18 @@ export class HttpClient {
         req.setTimeout(0);
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
       });
-      req.end(body);
+      if (body === undefined || bytes) {
+        req.end(bytes);
+        return;
+      }
+      const stream = (body as FileSource).stream();
+      stream.once('error', (e) => {
+        readError ??= e;
+        req.destroy(e);
+      });
+      // the request's end (or failure) ends the file stream too
+      req.once('close', () => stream.destroy());
+      stream.pipe(req);
     });
   }
 

@@ -1,7 +1,7 @@
 import { CairnError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { Semaphore } from '../core/semaphore.js';
-import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import type { Backend, FileHandle, FileInfo, FileSource, FileType } from './backend.js';
 
 export interface LimitOptions {
   /** Requests in flight at once (restic's `<backend>.connections`, default 5). */
@@ -57,9 +57,18 @@ export class LimitedBackend implements Backend {
   private readonly sem: Semaphore;
   private readonly up?: RateLimiter;
   private readonly down?: RateLimiter;
+  /** Present when the inner backend has it; paced and counted like save(). */
+  readonly saveFile?: (h: FileHandle, src: FileSource) => Promise<void>;
 
   constructor(readonly inner: Backend, opts: LimitOptions = {}) {
     this.location = inner.location;
+    const saveFile = inner.saveFile?.bind(inner);
+    if (saveFile) {
+      this.saveFile = async (h, src) => {
+        await this.up?.take(src.size);
+        await this.sem.run(() => saveFile(h, src));
+      };
+    }
     const connections = opts.connections ?? 5;
     if (!Number.isInteger(connections) || connections < 1) throw new CairnError('INVALID_ARGUMENT', `connections must be a positive integer, got ${connections}`);
     this.sem = new Semaphore(connections);

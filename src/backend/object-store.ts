@@ -4,6 +4,8 @@
  * reader for Velero's credentials files. Nothing here imports an SDK.
  */
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { FileSource } from './backend.js';
 import { CairnError } from '../core/errors.js';
 import { systemClock } from '../core/clock.js';
 import { BackendError } from './errors.js';
@@ -15,6 +17,60 @@ export function asBuffer(data: Uint8Array): Buffer {
 
 export function md5(data: Uint8Array): Buffer {
   return createHash('md5').update(data).digest();
+}
+
+/** One read of a file source: the MD5 of all of it and of each `blockSize` block (Azure checks every block). */
+export async function digestSource(src: FileSource, blockSize = 0): Promise<{ md5: Buffer; blocks: Buffer[] }> {
+  const whole = createHash('md5');
+  const blocks: Buffer[] = [];
+  let block = blockSize > 0 ? createHash('md5') : undefined;
+  let inBlock = 0;
+  for await (const chunk of src.stream()) {
+    const c = chunk as Buffer;
+    whole.update(c);
+    for (let off = 0; block && off < c.length; ) {
+      const n = Math.min(blockSize - inBlock, c.length - off);
+      block.update(c.subarray(off, off + n));
+      off += n;
+      inBlock += n;
+      if (inBlock === blockSize) {
+        blocks.push(block.digest());
+        block = createHash('md5');
+        inBlock = 0;
+      }
+    }
+  }
+  if (block && inBlock > 0) blocks.push(block.digest());
+  return { md5: whole.digest(), blocks };
+}
+
+/** The whole content of a file source (for the rare checks that compare bytes; small files). */
+export async function readSource(src: FileSource): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of src.stream()) parts.push(c as Buffer);
+  return Buffer.concat(parts, src.size);
+}
+
+/**
+ * Streams of a file source handed to an SDK (which may open one per attempt), remembering the
+ * first read error: SDKs report a failed body vaguely, or wait for the rest of it until a timeout,
+ * so `onError` should also abort the request.
+ */
+export class SourceStreams {
+  error: unknown;
+  constructor(
+    private readonly src: FileSource,
+    private readonly onError: (e: unknown) => void = () => undefined,
+  ) {}
+
+  open(start?: number, end?: number): Readable {
+    const r = this.src.stream(start, end);
+    r.once('error', (e) => {
+      this.error ??= e;
+      this.onError(e);
+    });
+    return r;
+  }
 }
 
 /**

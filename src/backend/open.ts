@@ -6,6 +6,7 @@ import type { Backend } from './backend.js';
 import { LocalBackend } from './local.js';
 import { LimitedBackend } from './limit.js';
 import { RetryBackend, type RetryOptions } from './retry.js';
+import { withTempSpool } from './spool.js';
 import { stripCredentials } from './errors.js';
 import { normalizePrefix } from './layout.js';
 import { isAwsHost, regionFromAwsHost, type S3Config } from './s3/config.js';
@@ -46,6 +47,12 @@ export interface BackendOptions {
   rest?: Partial<RestConfig>;
   azure?: Partial<AzureOptions> & { bsl?: AzureBslConfig };
   gs?: Partial<GcsOptions> & { bsl?: GcsBslConfig };
+  /**
+   * Folder for the temporary files packs are spooled to before an object store upload (default
+   * os.tmpdir(): $TMPDIR or /tmp). It must be writable; each pack being written or uploaded
+   * takes up to its size (16–24 MiB) there.
+   */
+  spoolDir?: string;
   /** Retry policy; false disables the retry wrapper (tests of a raw backend). */
   retry?: RetryOptions | false;
   /** Environment to read restic's variables from (default process.env). */
@@ -369,7 +376,8 @@ export async function openBackend(repo: string | BackendConfig, o: BackendOption
     }
   }
   const limited = new LimitedBackend(raw, { ...limits, connections: connections ?? 5 });
-  return o.retry === false ? limited : new RetryBackend(limited, retryOptions(o));
+  // The spool is outermost: a pack's upload then passes the limit and is retried as one save.
+  return withTempSpool(o.retry === false ? limited : new RetryBackend(limited, retryOptions(o)), { dir: o.spoolDir });
 }
 
 function dropUndefined<T extends object>(o: T): Partial<T> {

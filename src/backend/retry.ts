@@ -1,7 +1,7 @@
 import { CairnError, errorMessage, isCairnError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { nullLogger, type Logger } from '../core/logger.js';
-import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
+import type { Backend, FileHandle, FileInfo, FileSource, FileType } from './backend.js';
 import { BackendError, describeHandle, isRetryable } from './errors.js';
 
 export interface RetryOptions {
@@ -37,12 +37,17 @@ export class RetryBackend implements Backend {
   private readonly clock: Clock;
   private readonly random: () => number;
 
+  /** Present when the inner backend has it: every attempt streams the file again from its start. */
+  readonly saveFile?: (h: FileHandle, src: FileSource) => Promise<void>;
+
   get connections(): number | undefined {
     return this.inner.connections;
   }
 
   constructor(readonly inner: Backend, opts: RetryOptions = {}) {
     this.location = inner.location;
+    const saveFile = inner.saveFile?.bind(inner);
+    if (saveFile) this.saveFile = (h, src) => this.run('save', describeHandle(h), () => saveFile(h, src));
     this.o = {
       maxAttempts: Math.max(1, opts.maxAttempts ?? DEFAULTS.maxAttempts),
       initialDelayMs: opts.initialDelayMs ?? DEFAULTS.initialDelayMs,

@@ -4,8 +4,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Backend, SpoolFile } from '../backend/backend.js';
+import type { Backend, FileHandle, FileSource, SpoolFile } from '../backend/backend.js';
 import { LocalBackend } from '../backend/local.js';
+import { SpoolingBackend } from '../backend/spool.js';
 import { openPackSink, PackMemory } from './pack-sink.js';
 
 async function withDir(fn: (dir: string, backend: LocalBackend) => Promise<void>): Promise<void> {
@@ -115,4 +116,42 @@ test('spooled pack sink: a failed write fails finish() and leaves nothing under 
     await assert.rejects(sink.finish(Buffer.from('x')), /no space left/);
     assert.deepEqual(dataFiles(dir), [], 'neither the pack nor its temporary file remains');
   });
+});
+
+test('pack sink on an object store: spooled to a temporary file and uploaded from it under the SHA-256 of the appended bytes', async () => {
+  const spoolDir = mkdtempSync(path.join(tmpdir(), 'cairn-sink-spool-'));
+  try {
+    const uploads: Array<{ h: FileHandle; data: Buffer; size: number }> = [];
+    const store = {
+      ...withoutSpool(new LocalBackend(spoolDir)),
+      saveFile: async (h: FileHandle, src: FileSource) => {
+        const parts: Buffer[] = [];
+        for await (const c of src.stream()) parts.push(c as Buffer);
+        uploads.push({ h, data: Buffer.concat(parts), size: src.size });
+      },
+    };
+    const sink = await openPackSink(new SpoolingBackend(store, { dir: spoolDir }), new PackMemory(16 << 20));
+    const parts = PIECES.map((n) => randomBytes(n));
+    for (const p of parts) {
+      sink.append(p);
+      await sink.ready();
+    }
+    const trailer = randomBytes(40);
+    const id = await sink.finish(trailer);
+    const whole = Buffer.concat([...parts, trailer]);
+    assert.equal(uploads.length, 1);
+    assert.deepEqual(uploads[0]!.h, { type: 'pack', name: id });
+    assert.equal(id, createHash('sha256').update(whole).digest('hex'));
+    assert.equal(uploads[0]!.size, whole.length);
+    assert.ok(uploads[0]!.data.equals(whole), 'uploaded bytes differ');
+    assert.deepEqual(readdirSync(spoolDir), [], 'no temporary file is left');
+    // a discarded pack uploads nothing and leaves nothing
+    const other = await openPackSink(new SpoolingBackend(store, { dir: spoolDir }), new PackMemory(16 << 20));
+    other.append(randomBytes(3 << 20));
+    await other.discard();
+    assert.equal(uploads.length, 1);
+    assert.deepEqual(readdirSync(spoolDir), []);
+  } finally {
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
 });

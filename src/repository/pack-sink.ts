@@ -2,12 +2,15 @@
  * Where the bytes of one pack go while it fills, and how it is stored once complete under the
  * SHA-256 of its bytes (spec §5). Two kinds:
  *
- * - spooled (backends with createSpool: local disks): bytes are staged in 1 MiB buffers and
- *   written to the pack's file as they come, the pack ID is hashed along the way, and finishing
- *   only writes the header, fsyncs and renames. A pack costs a few MiB of memory, not its size —
- *   restic spools packs to temporary files for the same reason.
- * - in memory (object stores): bytes are collected in one buffer and saved in one request, which
- *   is what those stores want (and what a retry can send again).
+ * - spooled (backends with createSpool): bytes are staged in 1 MiB buffers and written to a
+ *   spool file as they come, the pack ID is hashed along the way, and finishing writes the last
+ *   bytes and commits the file. On a local disk the spool file is the pack's own file (commit
+ *   fsyncs and renames it); on an object store opened by openBackend it is a local temporary file
+ *   that commit uploads, streamed from disk (backend/spool.ts). A pack costs a few MiB of memory,
+ *   not its size — restic spools packs to temporary files for the same reason.
+ * - in memory (backends without createSpool: an object store used without openBackend's
+ *   wrappers, or a local disk behind the limit wrapper): bytes are collected in one buffer and
+ *   saved in one request.
  */
 import { createHash } from 'node:crypto';
 import type { Backend, SpoolFile } from '../backend/backend.js';
@@ -51,6 +54,7 @@ const STAGE = 1 << 20;
 /** Staged bytes in flight to disk beyond which an appender should wait (ready()). */
 const MAX_UNWRITTEN = 4 * STAGE;
 
+/** Spooled sinks: one for local disks and object stores alike, only the SpoolFile behind it differs. */
 class SpooledPackSink implements PackSink {
   size = 0;
   // The pack ID is hashed stage by stage on the thread pool (native), in append order: ~0.5 ms of

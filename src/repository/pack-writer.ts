@@ -6,7 +6,7 @@
  * once durably stored, so a caller can reference them from an index afterwards (spec §11).
  *
  * A pack's bytes go to a PackSink: on local disks straight into the pack's file as they come, on
- * object stores into one buffer sent in one request (see pack-sink.ts).
+ * object stores into a local temporary file uploaded when the pack is complete (see pack-sink.ts).
  */
 import type { Id } from '../core/ids.js';
 import { Semaphore } from '../core/semaphore.js';
@@ -24,7 +24,7 @@ export interface WrittenPack {
 export interface PackWriterOptions {
   /** Target pack size (restic's default 16 MiB). */
   packSize?: number;
-  /** Packs being finished (stored) at once; in-memory packs cost ≈ (this + 2) × packSize. */
+  /** Packs being finished (stored) at once; only in-memory packs (no spool) cost ≈ (this + 2) × packSize. */
   uploadConcurrency?: number;
   /** Called after each pack is durably stored (index bookkeeping, progress, fault injection in tests). */
   onPackStored?: (p: WrittenPack) => void | Promise<void>;

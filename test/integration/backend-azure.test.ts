@@ -78,9 +78,14 @@ describe('Azure Blob backend on Azurite', { skip: !hasAzurite && 'azurite not in
     async () => {
       const container = `id${++n}-${randomBytes(4).toString('hex')}`;
       const env = { AZURE_ACCOUNT_NAME: AZURITE_ACCOUNT, AZURE_ACCOUNT_KEY: AZURITE_KEY, AZURE_BLOB_ENDPOINT: az.url };
+      const spoolDir = mkdtempSync(path.join(tmpdir(), 'cairn-azure-spool-'));
       return {
-        backend: await openBackend(`azure:${container}:/velero/restic/ns`, { env, retry: { maxAttempts: 3, initialDelayMs: 10 } }),
-        cleanup: dropContainer(container),
+        backend: await openBackend(`azure:${container}:/velero/restic/ns`, { env, retry: { maxAttempts: 3, initialDelayMs: 10 }, spoolDir }),
+        cleanup: async () => {
+          await dropContainer(container)();
+          rmSync(spoolDir, { recursive: true, force: true });
+        },
+        spoolDir,
       };
     },
     { createOnly: true, listFiles: 1005, largeFileBytes: 70 << 20 },

@@ -6,7 +6,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Backend, FileHandle, FileInfo, FileType } from '../../src/backend/backend.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import type { Backend, FileHandle, FileInfo, FileSource, FileType, SpoolFile } from '../../src/backend/backend.js';
+import { BackendError } from '../../src/backend/errors.js';
+import { RetryBackend } from '../../src/backend/retry.js';
+import { SPOOL_PREFIX, SpoolingBackend } from '../../src/backend/spool.js';
 import { CairnError } from '../../src/core/errors.js';
 import { mapLimit } from '../../src/core/semaphore.js';
 
@@ -23,7 +30,74 @@ export interface ContractOptions {
   listFiles?: number;
 }
 
-type Made = { backend: Backend; cleanup(): Promise<void> };
+type Made = {
+  backend: Backend;
+  cleanup(): Promise<void>;
+  /**
+   * Where the backend's own createSpool() puts temporary files, when they go to a temporary
+   * folder (object stores opened by openBackend with spoolDir): checked to hold none of them.
+   */
+  spoolDir?: string;
+};
+
+/**
+ * The backend's spool, as a pack writer would use it: its own createSpool(), or for a backend
+ * that saves from files (an object store), a temporary-file spool in a fresh folder.
+ */
+function spoolOf(m: Made): { b: Backend; createSpool(t: FileType): Promise<SpoolFile>; dir?: string; cleanup(): void } | undefined {
+  const b = m.backend;
+  if (b.createSpool) return { b, createSpool: (t) => b.createSpool!(t), dir: m.spoolDir, cleanup: () => undefined };
+  if (!b.saveFile) return undefined;
+  const dir = mkdtempSync(path.join(tmpdir(), 'cairn-contract-spool-'));
+  const sp = new SpoolingBackend(b as Backend & { saveFile: NonNullable<Backend['saveFile']> }, { dir });
+  return { b: sp, createSpool: (t) => sp.createSpool(t), dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Temporary spool files visible in a folder (there should never be any: they are unlinked at once). */
+function spoolFiles(dir: string | undefined): string[] {
+  return dir ? readdirSync(dir).filter((n) => n.startsWith(SPOOL_PREFIX)) : [];
+}
+
+/**
+ * A file source over a buffer that counts the bytes each save attempt reads, and can fail one
+ * stream half way through (as a connection that drops mid-upload does, with a retryable error).
+ */
+class CountingSource implements FileSource {
+  streams = 0;
+  bytesRead = 0;
+  failStream = -1;
+  /** bytesRead when the fault fired. */
+  failedAt: number | undefined;
+  constructor(private readonly data: Buffer) {}
+  get size(): number {
+    return this.data.length;
+  }
+  stream(start = 0, end = this.data.length): Readable {
+    const fail = this.streams++ === this.failStream;
+    const data = this.data;
+    const count = (n: number) => (this.bytesRead += n);
+    const failed = () => (this.failedAt = this.bytesRead);
+    let pos = start;
+    const stop = fail ? start + Math.floor((end - start) / 2) : end;
+    return new Readable({
+      read() {
+        if (pos >= stop) {
+          if (fail) {
+            failed();
+            setImmediate(() => this.destroy(new BackendError('injected: connection reset half way through the upload', { retryable: true })));
+          }
+          else this.push(null);
+          return;
+        }
+        const c = data.subarray(pos, Math.min(stop, pos + 64 * 1024));
+        pos += c.length;
+        count(c.length);
+        // asynchronous, like a file read: a request gets to send part of the body before the failure
+        setImmediate(() => this.push(c));
+      },
+    });
+  }
+}
 
 function idOf(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -283,5 +357,86 @@ export function backendContract(name: string, make: () => Promise<Made>, opts: C
         const tail = f.data.length - 4096;
         assert.ok((await b.load(f.h, tail)).equals(f.data.subarray(tail)), 'open-ended tail');
       }));
+
+    // ---- spooled files (pack writers): createSpool(), or a temporary-file spool over saveFile()
+
+    const withSpool = (title: string, fn: (sp: NonNullable<ReturnType<typeof spoolOf>>) => Promise<void>) =>
+      it(title, async (t) => {
+        const m = await make();
+        const sp = spoolOf(m);
+        try {
+          if (!sp) {
+            t.skip('this backend has neither createSpool nor saveFile');
+            return;
+          }
+          await sp.b.create();
+          await fn(sp);
+        } finally {
+          sp?.cleanup();
+          await m.backend.close().catch(() => undefined);
+          await m.cleanup();
+        }
+      });
+
+    const large = opts.largeFileBytes ?? 17 << 20;
+    for (const [size, kind] of [
+      [300_001, 'small'],
+      [large, 'large: multipart / blocks / resumable where the backend has them'],
+    ] as const) {
+      withSpool(`a spooled file (${size} bytes, ${kind}) written in pieces at once is stored byte for byte under its ID, and leaves no temporary file`, async (sp) => {
+        const data = randomBytes(size);
+        const h: FileHandle = { type: 'pack', name: idOf(data) };
+        const f = await sp.createSpool('pack');
+        // 1 MiB pieces in flight at once, as the pack writer issues them (the last one shorter)
+        const writes: Array<Promise<void>> = [];
+        for (let off = 0; off < size; off += 1 << 20) writes.push(f.write(data.subarray(off, Math.min(size, off + (1 << 20))), off));
+        await Promise.all(writes);
+        assert.deepEqual(spoolFiles(sp.dir), [], 'a spooled file has no name in the temporary folder (a crash leaves nothing)');
+        await f.commit(h.name);
+        assert.deepEqual(await sp.b.stat(h), { name: h.name, size });
+        assert.ok((await sp.b.load(h)).equals(data), 'content differs');
+        assert.deepEqual(await listAll(sp.b, 'pack'), [{ name: h.name, size }]);
+        assert.deepEqual(spoolFiles(sp.dir), [], 'no temporary file is left');
+      });
+    }
+
+    withSpool('a discarded spool leaves nothing: no object, no temporary file', async (sp) => {
+      const data = randomBytes(3 << 20);
+      const f = await sp.createSpool('pack');
+      await f.write(data, 0);
+      await f.discard();
+      assert.deepEqual(await listAll(sp.b, 'pack'), []);
+      await assert.rejects(sp.b.stat({ type: 'pack', name: idOf(data) }), isCode('NOT_FOUND'));
+      assert.deepEqual(spoolFiles(sp.dir), []);
+    });
+
+    for (const [size, kind] of [
+      [2_000_003, 'one request'],
+      [large, 'large'],
+    ] as const) {
+      it(`a save from a file that fails half way through the upload (${size} bytes, ${kind}) is retried and reads the whole file again`, (t) =>
+        with_(async (b) => {
+          if (!b.saveFile) {
+            t.skip('this backend does not save from files');
+            return;
+          }
+          await b.create();
+          // Retries come from RetryBackend: around this backend, or already inside it (openBackend's stack).
+          const saver = new RetryBackend(b, { maxAttempts: 3, initialDelayMs: 1 });
+          // A clean save of other bytes of the same size tells which stream carries the last request body.
+          const probeData = randomBytes(size);
+          const probe = new CountingSource(probeData);
+          await saver.saveFile!({ type: 'pack', name: idOf(probeData) }, probe);
+          const data = randomBytes(size);
+          const h: FileHandle = { type: 'pack', name: idOf(data) };
+          const src = new CountingSource(data);
+          src.failStream = probe.streams - 1;
+          await saver.saveFile!(h, src);
+          assert.ok(src.failedAt !== undefined, 'the fault was injected');
+          assert.ok(src.bytesRead - src.failedAt >= size, `after the fault only ${src.bytesRead - src.failedAt} of ${size} bytes were read again`);
+          assert.ok((await b.load(h)).equals(data), 'content differs');
+          assert.deepEqual((await listAll(b, 'pack')).map((f) => f.name).sort(), [idOf(probeData), h.name].sort());
+        }));
+    }
   });
 }

@@ -63,12 +63,18 @@ describe('GCS backend on the GCS test server', () => {
     'gcs opened from an identifier (limit + retry, bucket created by create())',
     async () => {
       const bucket = `id${++n}-${randomBytes(4).toString('hex')}`;
+      const spoolDir = mkdtempSync(path.join(tmpdir(), 'cairn-gcs-spool-'));
       return {
         backend: await openBackend(`gs:${bucket}:/velero/restic/ns`, {
           env: { STORAGE_EMULATOR_HOST: server.url, GOOGLE_PROJECT_ID: 'test-project' },
           retry: { maxAttempts: 3, initialDelayMs: 10 },
+          spoolDir,
         }),
-        cleanup: async () => server.dropBucket(bucket),
+        cleanup: async () => {
+          server.dropBucket(bucket);
+          rmSync(spoolDir, { recursive: true, force: true });
+        },
+        spoolDir,
       };
     },
     { createOnly: true, listFiles: 1005, largeFileBytes: 70 << 20 },

@@ -35,10 +35,14 @@ describe('REST backend on rclone serve restic', { skip }, () => {
   // credentials in the URL (percent-encoded) and the full stack opened from an identifier
   backendContract(
     'rest opened from an identifier with user:password (limit + retry)',
-    async () => ({
-      backend: await openBackend(`rest:http://backup:${encodeURIComponent('s3cr3t/:@')}@127.0.0.1:${authed!.port}/nested/repo${n++}`, { env: {}, retry: { maxAttempts: 3, initialDelayMs: 10 } }),
-      cleanup: async () => undefined,
-    }),
+    async () => {
+      const spool = tempDir('cairn-rest-spool-');
+      return {
+        backend: await openBackend(`rest:http://backup:${encodeURIComponent('s3cr3t/:@')}@127.0.0.1:${authed!.port}/nested/repo${n++}`, { env: {}, retry: { maxAttempts: 3, initialDelayMs: 10 }, spoolDir: spool.dir }),
+        cleanup: async () => spool.cleanup(),
+        spoolDir: spool.dir,
+      };
+    },
     { listFiles: 1001 },
   );
 });

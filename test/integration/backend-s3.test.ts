@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { CairnError } from '../../src/core/errors.js';
 import { mapLimit } from '../../src/core/semaphore.js';
 import { FaultProxy } from '../support/fault-proxy.js';
@@ -52,9 +52,11 @@ describe('S3 backend on Ceph RGW', { skip }, () => {
     's3 opened from an identifier (limit + retry, bucket created by create())',
     async () => {
       const bucket = `auto${n++}`;
+      const spool = tempDir('cairn-s3-spool-');
       return {
-        backend: await openBackend(`s3:${ceph!.endpoint}/${bucket}/some/prefix`, { env: ceph!.env, retry: { maxAttempts: 3, initialDelayMs: 10 } }),
-        cleanup: async () => undefined,
+        backend: await openBackend(`s3:${ceph!.endpoint}/${bucket}/some/prefix`, { env: ceph!.env, retry: { maxAttempts: 3, initialDelayMs: 10 }, spoolDir: spool.dir }),
+        cleanup: async () => spool.cleanup(),
+        spoolDir: spool.dir,
       };
     },
     { createOnly: true, listFiles: 1005, largeFileBytes: 70 << 20 },
@@ -135,6 +137,37 @@ describe('S3 backend on Ceph RGW', { skip }, () => {
       await b.close();
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('a pack spooled to a temporary file survives a connection reset mid-upload (single PUT and multipart): the retry sends the whole file again', async () => {
+    const proxy = await FaultProxy.start({ target: { host: '127.0.0.1', port: ceph!.port } });
+    const spool = tempDir('cairn-s3-spool-reset-');
+    try {
+      const b = await openBackend(`s3:${proxy.url}/contract/spool-reset`, {
+        env: ceph!.env,
+        retry: { maxAttempts: 3, initialDelayMs: 10 },
+        extended: { 's3.multipart-threshold': '8MiB', 's3.part-size': '5MiB' },
+        spoolDir: spool.dir,
+      });
+      await b.create();
+      for (const size of [3 << 20, 21 << 20]) {
+        const data = randomBytes(size);
+        const name = createHash('sha256').update(data).digest('hex');
+        // the connection is reset once the upload has started (the first PUT of this file: the whole object, or a part)
+        proxy.resetCounts();
+        proxy.setRules([{ method: 'PUT', path: /spool-reset\/data\//, fault: { kind: 'reset' }, times: 1 }]);
+        const f = await b.createSpool!('pack');
+        for (let off = 0; off < size; off += 1 << 20) await f.write(data.subarray(off, off + (1 << 20)), off);
+        await f.commit(name);
+        assert.equal(proxy.injected.reset, 1, `the fault was injected (${size} bytes)`);
+        assert.ok((await b.load({ type: 'pack', name })).equals(data), `content after the retry (${size} bytes)`);
+        assert.deepEqual(fs.readdirSync(spool.dir), [], 'no temporary file is left');
+      }
+      await b.close();
+    } finally {
+      await proxy.close();
+      spool.cleanup();
     }
   });
 

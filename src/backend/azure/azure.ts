@@ -10,11 +10,12 @@ import {
 } from '@azure/storage-blob';
 import { CairnError, errorMessage } from '../../core/errors.js';
 import { systemClock } from '../../core/clock.js';
-import type { Backend, FileHandle, FileInfo, FileType } from '../backend.js';
+import type { Readable } from 'node:stream';
+import type { Backend, FileHandle, FileInfo, FileSource, FileType } from '../backend.js';
 import { readBody, type BodyStream } from '../body.js';
 import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatus, parseRetryAfter } from '../errors.js';
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
-import { StallWatchdog, asBuffer, fetchPage, headerOf, md5 } from '../object-store.js';
+import { SourceStreams, StallWatchdog, asBuffer, digestSource, fetchPage, headerOf, md5, readSource } from '../object-store.js';
 import type { AzureOptions } from './options.js';
 import { listAccountKey, type ArmKeySource } from './arm.js';
 
@@ -150,25 +151,64 @@ class AzureBackend implements Backend {
   }
 
   async save(h: FileHandle, data: Uint8Array): Promise<void> {
-    const { key, client } = await this.blob(h);
     const buf = asBuffer(data);
-    const digest = md5(buf);
+    await this.put(h, {
+      size: buf.length,
+      md5: md5(buf),
+      body: (start, end) => buf.subarray(start, end),
+      blockMd5: (start, end) => md5(buf.subarray(start, end)),
+      bytes: async () => buf,
+    });
+  }
+
+  /**
+   * Streams a local file: one Put Blob up to the single-put limit, staged blocks above it, each
+   * body a fresh stream of its range (the SDK opens it per request). The MD5s the service checks
+   * are computed first, in one read of the file (hot in the page cache: it was just written).
+   */
+  async saveFile(h: FileHandle, src: FileSource): Promise<void> {
+    const blocks = src.size > this.o.singlePutLimit ? this.o.blockSize : 0;
+    const { md5: digest, blocks: blockMd5s } = await digestSource(src, blocks);
+    const streams = new SourceStreams(src);
     try {
-      if (buf.length <= this.o.singlePutLimit) await this.putSingle(h, client, buf, digest);
-      else await this.putBlocks(h, client, buf, digest);
+      await this.put(h, {
+        size: src.size,
+        md5: digest,
+        // a failed read aborts the request at once (the SDK would wait for the rest of the body)
+        body: (start, end, wd) => () => {
+          const r = streams.open(start, end);
+          r.once('error', (e) => wd.controller.abort(e));
+          return r;
+        },
+        blockMd5: (start) => blockMd5s[start / this.o.blockSize]!,
+        bytes: () => readSource(src),
+        readError: () => streams.error,
+      });
+    } catch (e) {
+      // a failed read of the file, not a failed request: say so (the SDK only saw a broken body)
+      if (streams.error !== undefined && !(e instanceof Conflict)) throw streams.error instanceof CairnError ? streams.error : new CairnError('IO', `cannot save ${describeHandle(h)}: reading its temporary file failed: ${errorMessage(streams.error)}`, { cause: streams.error });
+      throw e;
+    }
+  }
+
+  private async put(h: FileHandle, c: Content): Promise<void> {
+    const { key, client } = await this.blob(h);
+    try {
+      if (c.size <= this.o.singlePutLimit) await this.putSingle(h, client, c);
+      else await this.putBlocks(h, client, c);
     } catch (e) {
       // Create-only writes answer 409 BlobAlreadyExists (Put Blob) or 412 (commit). Files are
       // content-addressed, so an existing blob with our bytes means an earlier try of this same
       // save went through and only its answer was lost.
       if (e instanceof Conflict) {
-        await this.checkExisting(h, key, client, buf, digest);
+        await this.checkExisting(h, key, client, c);
         return;
       }
       throw e;
     }
   }
 
-  private async putSingle(h: FileHandle, client: BlockBlobClient, buf: Buffer, digest: Buffer): Promise<void> {
+  private async putSingle(h: FileHandle, client: BlockBlobClient, c: Content): Promise<void> {
     const wd = this.watchdog();
     // Content-MD5 makes the service verify the body it received (400 on mismatch); the SDK passes
     // transactionalContentMD5 on for Put Blob although its options type does not declare it.
@@ -176,12 +216,12 @@ class AzureBackend implements Backend {
     const options: BlockBlobUploadOptions & { transactionalContentMD5?: Uint8Array } = {
       abortSignal: wd.signal,
       conditions: { ifNoneMatch: '*' },
-      blobHTTPHeaders: { blobContentType: 'application/octet-stream', blobContentMD5: digest },
-      transactionalContentMD5: digest,
+      blobHTTPHeaders: { blobContentType: 'application/octet-stream', blobContentMD5: c.md5 },
+      transactionalContentMD5: c.md5,
       onProgress: () => wd.kick(),
     };
     try {
-      await client.upload(buf, buf.length, options);
+      await client.upload(c.body(0, c.size, wd), c.size, options);
     } catch (e) {
       throw this.failOrConflict(e, 'save', h, wd);
     } finally {
@@ -190,13 +230,13 @@ class AzureBackend implements Backend {
   }
 
   /**
-   * Large files: staged blocks (views of the caller's buffer, so nothing is copied and memory
-   * stays at the file itself), at most `blockConcurrency` in flight, each retried on its own,
-   * then one create-only commit.
+   * Large files: staged blocks (views of the caller's buffer or ranges of its file, so nothing is
+   * copied and memory stays at the file itself), at most `blockConcurrency` in flight, each retried
+   * on its own, then one create-only commit.
    */
-  private async putBlocks(h: FileHandle, client: BlockBlobClient, buf: Buffer, digest: Buffer): Promise<void> {
+  private async putBlocks(h: FileHandle, client: BlockBlobClient, c: Content): Promise<void> {
     const size = this.o.blockSize;
-    const count = Math.ceil(buf.length / size);
+    const count = Math.ceil(c.size / size);
     if (count > MAX_BLOCKS) throw new CairnError('INVALID_ARGUMENT', `azure: ${describeHandle(h)} needs ${count} blocks (limit ${MAX_BLOCKS}): raise the block size`);
     // Block IDs must have one length within a blob; a per-save nonce keeps blocks of an abandoned
     // earlier try (uncommitted, dropped by the service after a week) out of this commit.
@@ -205,16 +245,18 @@ class AzureBackend implements Backend {
     let next = 0;
     let failed: unknown;
     const stage = async (i: number): Promise<void> => {
-      const part = buf.subarray(i * size, Math.min(buf.length, (i + 1) * size));
-      const partMd5 = md5(part);
+      const start = i * size;
+      const end = Math.min(c.size, start + size);
+      const partMd5 = c.blockMd5(start, end);
       for (let attempt = 1; ; attempt++) {
         const wd = this.watchdog();
         try {
-          await client.stageBlock(ids[i]!, part, part.length, { abortSignal: wd.signal, transactionalContentMD5: partMd5, onProgress: () => wd.kick() });
+          await client.stageBlock(ids[i]!, c.body(start, end, wd), end - start, { abortSignal: wd.signal, transactionalContentMD5: partMd5, onProgress: () => wd.kick() });
           return;
         } catch (e) {
           const err = this.fail(e, `save (block ${i + 1} of ${count})`, describeHandle(h), wd);
-          if (!err.retryable || attempt >= BLOCK_TRIES || failed !== undefined) throw err;
+          // a block whose file could not be read is not retried here
+          if (!err.retryable || attempt >= BLOCK_TRIES || failed !== undefined || c.readError?.() !== undefined) throw err;
           const wait = Math.max(err instanceof BackendError ? (err.retryAfterMs ?? 0) : 0, this.o.retryDelayMs * 2 ** (attempt - 1));
           await systemClock.sleep(wait);
         } finally {
@@ -239,7 +281,7 @@ class AzureBackend implements Backend {
       await client.commitBlockList(ids, {
         abortSignal: wd.signal,
         conditions: { ifNoneMatch: '*' },
-        blobHTTPHeaders: { blobContentType: 'application/octet-stream', blobContentMD5: digest },
+        blobHTTPHeaders: { blobContentType: 'application/octet-stream', blobContentMD5: c.md5 },
       });
     } catch (e) {
       throw this.failOrConflict(e, 'save (commit)', h, wd);
@@ -254,7 +296,7 @@ class AzureBackend implements Backend {
     return this.fail(e, op, describeHandle(h), wd);
   }
 
-  private async checkExisting(h: FileHandle, key: string, client: BlockBlobClient, buf: Buffer, digest: Buffer): Promise<void> {
+  private async checkExisting(h: FileHandle, key: string, client: BlockBlobClient, c: Content): Promise<void> {
     const wd = this.watchdog();
     let props;
     try {
@@ -264,9 +306,9 @@ class AzureBackend implements Backend {
     } finally {
       wd.stop();
     }
-    let same = props.contentLength === buf.length;
-    if (same && props.contentMD5 && props.contentMD5.length > 0) same = Buffer.from(props.contentMD5).equals(digest);
-    else if (same) same = (await this.load(h)).equals(buf); // written by a tool that stored no MD5
+    let same = props.contentLength === c.size;
+    if (same && props.contentMD5 && props.contentMD5.length > 0) same = Buffer.from(props.contentMD5).equals(c.md5);
+    else if (same) same = (await this.load(h)).equals(await c.bytes()); // written by a tool that stored no MD5
     if (same) return;
     if (h.type === 'config') {
       throw new CairnError('REPO_EXISTS', `repository ${this.location} already exists (config file present)`, { object: this.location });
@@ -415,6 +457,19 @@ class AzureBackend implements Backend {
 
 /** Marks a create-only conflict inside save(); never leaves this module. */
 class Conflict extends Error {}
+
+/** What a save sends, from memory or from a local file. */
+interface Content {
+  size: number;
+  md5: Buffer;
+  /** The body of bytes [start, end): a view of the buffer, or a factory of streams of the file. */
+  body(start: number, end: number, wd: StallWatchdog): Buffer | (() => Readable);
+  blockMd5(start: number, end: number): Buffer;
+  /** All the bytes (for the rare byte-for-byte comparison). */
+  bytes(): Promise<Buffer>;
+  /** The first failed read of the file, if any. */
+  readError?: () => unknown;
+}
 
 /** core-rest-pipeline wraps socket failures as RestError code REQUEST_SEND_ERROR (or the errno). */
 function isSdkTransportError(err: RestErrorLike | undefined): boolean {

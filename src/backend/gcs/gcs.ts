@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import { CRC32C, Storage, type Bucket, type CreateWriteStreamOptions, type File as GcsFile, type StorageOptions } from '@google-cloud/storage';
 import { CairnError, errorMessage } from '../../core/errors.js';
 import { systemClock } from '../../core/clock.js';
-import type { Backend, FileHandle, FileInfo, FileType } from '../backend.js';
+import type { Writable } from 'node:stream';
+import type { Backend, FileHandle, FileInfo, FileSource, FileType } from '../backend.js';
 import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatus, parseRetryAfter } from '../errors.js';
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
-import { StallWatchdog, asBuffer, fetchPage, headerOf, md5 } from '../object-store.js';
+import { SourceStreams, StallWatchdog, asBuffer, digestSource, fetchPage, headerOf, md5, readSource } from '../object-store.js';
 import type { GcsOptions } from './options.js';
 
 const MiB = 1024 * 1024;
@@ -59,6 +60,17 @@ function readKeyFileProject(keyFilename: string): string | undefined {
   if (typeof key.project_id === 'string' && key.project_id) return key.project_id;
   if (typeof key.quota_project_id === 'string' && key.quota_project_id) return key.quota_project_id;
   return undefined;
+}
+
+/** What a save sends, from memory or from a local file. */
+interface Content {
+  size: number;
+  /** MD5 of the content, base64 (as GCS resources carry it). */
+  md5: string;
+  /** Writes all of the content into an upload stream (again for every attempt). */
+  send(ws: Writable): void;
+  /** All the bytes (for the rare checks that need them: no stored MD5). */
+  bytes(): Promise<Buffer>;
 }
 
 class GcsBackend implements Backend {
@@ -149,26 +161,60 @@ class GcsBackend implements Backend {
   }
 
   async save(h: FileHandle, data: Uint8Array): Promise<void> {
-    const key = objectKey(this.prefix, h);
     const buf = asBuffer(data);
-    const digest = md5(buf).toString('base64');
+    await this.put(h, {
+      size: buf.length,
+      md5: md5(buf).toString('base64'),
+      send: (ws) => ws.end(buf),
+      bytes: async () => buf,
+    });
+  }
+
+  /**
+   * Streams a local file into the upload (a single request up to the resumable threshold, a
+   * chunked resumable session above it; every attempt reads the file again). The MD5 the service
+   * checks is computed first, in one read of the file (hot in the page cache: it was just written).
+   */
+  async saveFile(h: FileHandle, src: FileSource): Promise<void> {
+    const { md5: digest } = await digestSource(src);
+    const streams = new SourceStreams(src);
+    try {
+      await this.put(h, {
+        size: src.size,
+        md5: digest.toString('base64'),
+        send: (ws) => {
+          const r = streams.open();
+          // a failed read fails the upload at once (the write stream would wait for more)
+          r.once('error', (e) => ws.destroy(e));
+          r.pipe(ws);
+        },
+        bytes: () => readSource(src),
+      });
+    } catch (e) {
+      if (streams.error !== undefined) throw streams.error instanceof CairnError ? streams.error : new CairnError('IO', `cannot save ${describeHandle(h)}: reading its temporary file failed: ${errorMessage(streams.error)}`, { cause: streams.error });
+      throw e;
+    }
+  }
+
+  private async put(h: FileHandle, c: Content): Promise<void> {
+    const key = objectKey(this.prefix, h);
     const file = this.bucket.file(key);
     // md5Hash in the resource makes the service verify what it received (400 on mismatch). The
     // SDK's own check after an upload is off: it deletes the object whenever the answer lacks a
     // checksum, even when only the answer was damaged; verifyStored() asks before it removes.
-    const metadata: Record<string, unknown> = { contentType: 'application/octet-stream', md5Hash: digest };
+    const metadata: Record<string, unknown> = { contentType: 'application/octet-stream', md5Hash: c.md5 };
     // create-only: 412 when the object exists
     const preconditionOpts = { ifGenerationMatch: 0 };
     try {
-      if (buf.length <= this.o.resumableThreshold) {
-        await this.write(file, buf, { resumable: false, metadata, preconditionOpts, validation: false }, h);
+      if (c.size <= this.o.resumableThreshold) {
+        await this.write(file, c, { resumable: false, metadata, preconditionOpts, validation: false }, h);
       } else {
-        await this.saveResumable(file, buf, { ...metadata, contentLength: buf.length }, h);
+        await this.saveResumable(file, c, { ...metadata, contentLength: c.size }, h);
       }
-      await this.verifyStored(file, h, buf, digest);
+      await this.verifyStored(file, h, c);
     } catch (e) {
       if (e instanceof BackendError && e.status === 412) {
-        await this.checkExisting(h, key, buf, digest);
+        await this.checkExisting(h, key, c);
         return;
       }
       throw e;
@@ -180,7 +226,7 @@ class GcsBackend implements Backend {
    * failure the next attempt writes the same bytes into the same session, and the uploader asks
    * the service how much it holds and sends only the rest.
    */
-  private async saveResumable(file: GcsFile, buf: Buffer, metadata: Record<string, unknown>, h: FileHandle): Promise<void> {
+  private async saveResumable(file: GcsFile, c: Content, metadata: Record<string, unknown>, h: FileHandle): Promise<void> {
     const what = describeHandle(h);
     const preconditionOpts = { ifGenerationMatch: 0 };
     let uri: string | undefined;
@@ -190,8 +236,8 @@ class GcsBackend implements Backend {
         // ones continue it.
         const options: CreateWriteStreamOptions = { resumable: true, metadata, preconditionOpts, validation: false };
         if (uri) options.uri = uri;
-        if (this.o.chunkSize > 0 && buf.length > this.o.chunkSize) options.chunkSize = this.o.chunkSize;
-        await this.write(file, buf, options, h, (u) => (uri = u));
+        if (this.o.chunkSize > 0 && c.size > this.o.chunkSize) options.chunkSize = this.o.chunkSize;
+        await this.write(file, c, options, h, (u) => (uri = u));
         return;
       } catch (e) {
         if (!(e instanceof CairnError)) throw e;
@@ -213,7 +259,7 @@ class GcsBackend implements Backend {
    * looked up. Only an object proven different is removed (that exact generation), and the
    * failure is retryable.
    */
-  private async verifyStored(file: GcsFile, h: FileHandle, buf: Buffer, digest: string): Promise<void> {
+  private async verifyStored(file: GcsFile, h: FileHandle, c: Content): Promise<void> {
     const what = describeHandle(h);
     type Resource = { size?: unknown; md5Hash?: unknown; crc32c?: unknown; generation?: unknown };
     const usable = (m: unknown): m is Resource =>
@@ -230,12 +276,12 @@ class GcsBackend implements Backend {
       }
       if (!usable(meta)) throw new BackendError(`cannot save ${what} in ${this.location}: malformed metadata response`, { object: what, retryable: true });
     }
-    let same = Number(meta.size) === buf.length;
-    if (same && typeof meta.md5Hash === 'string') same = meta.md5Hash === digest;
+    let same = Number(meta.size) === c.size;
+    if (same && typeof meta.md5Hash === 'string') same = meta.md5Hash === c.md5;
     else if (same && typeof meta.crc32c === 'string') {
-      const c = new CRC32C();
-      c.update(buf);
-      same = c.toString() === meta.crc32c;
+      const crc = new CRC32C();
+      crc.update(await c.bytes());
+      same = crc.toString() === meta.crc32c;
     }
     if (same) return;
     const generation = typeof meta.generation === 'string' || typeof meta.generation === 'number' ? meta.generation : undefined;
@@ -246,7 +292,7 @@ class GcsBackend implements Backend {
   }
 
   /** One upload through the SDK's write stream, watched for stalls; errors come back mapped. */
-  private async write(file: GcsFile, buf: Buffer, options: CreateWriteStreamOptions, h: FileHandle, onUri?: (uri: string) => void): Promise<void> {
+  private async write(file: GcsFile, c: Content, options: CreateWriteStreamOptions, h: FileHandle, onUri?: (uri: string) => void): Promise<void> {
     const wd = this.watchdog();
     file.metadata = {}; // what this upload's answer says, nothing older
     try {
@@ -258,7 +304,7 @@ class GcsBackend implements Backend {
         if (onUri) ws.on('uri', onUri);
         ws.on('error', reject);
         ws.on('finish', resolve);
-        ws.end(buf);
+        c.send(ws);
       });
     } catch (e) {
       throw this.fail(e, 'save', describeHandle(h), wd);
@@ -271,11 +317,11 @@ class GcsBackend implements Backend {
    * Files are content-addressed: an existing object with our bytes means an earlier try of this
    * same save went through and only its answer was lost.
    */
-  private async checkExisting(h: FileHandle, key: string, buf: Buffer, digest: string): Promise<void> {
+  private async checkExisting(h: FileHandle, key: string, c: Content): Promise<void> {
     const [meta] = await this.call('save (checking the existing file)', describeHandle(h), () => this.bucket.file(key).getMetadata());
-    let same = this.sizeOf(meta, describeHandle(h)) === buf.length;
-    if (same && typeof meta.md5Hash === 'string' && meta.md5Hash) same = meta.md5Hash === digest;
-    else if (same) same = (await this.load(h)).equals(buf); // composite objects have no MD5
+    let same = this.sizeOf(meta, describeHandle(h)) === c.size;
+    if (same && typeof meta.md5Hash === 'string' && meta.md5Hash) same = meta.md5Hash === c.md5;
+    else if (same) same = (await this.load(h)).equals(await c.bytes()); // composite objects have no MD5
     if (same) return;
     if (h.type === 'config') {
       throw new CairnError('REPO_EXISTS', `repository ${this.location} already exists (config file present)`, { object: this.location });

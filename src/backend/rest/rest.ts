@@ -2,7 +2,7 @@ import { CairnError } from '../../core/errors.js';
 import { isId } from '../../core/ids.js';
 import { nullLogger, type Logger } from '../../core/logger.js';
 import { mapLimit } from '../../core/semaphore.js';
-import type { Backend, FileHandle, FileInfo, FileType } from '../backend.js';
+import type { Backend, FileHandle, FileInfo, FileSource, FileType } from '../backend.js';
 import { readBody } from '../body.js';
 import { BackendError, describeHandle, isRetryableStatus, parseRetryAfter, stripCredentials } from '../errors.js';
 import { HttpClient, drain, smallText, type HttpResponse } from '../http.js';
@@ -74,7 +74,7 @@ export class RestBackend implements Backend {
     return h;
   }
 
-  private async send(method: string, rel: string, what: string, extra?: Record<string, string>, body?: Uint8Array, signal?: AbortSignal): Promise<HttpResponse> {
+  private async send(method: string, rel: string, what: string, extra?: Record<string, string>, body?: Uint8Array | FileSource, signal?: AbortSignal): Promise<HttpResponse> {
     try {
       return await this.http.request(method, this.url(rel), this.headers(extra), body, signal);
     } catch (e) {
@@ -115,8 +115,21 @@ export class RestBackend implements Backend {
   }
 
   async save(h: FileHandle, data: Uint8Array): Promise<void> {
+    await this.post(h, data, data.length, async () => Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  /** One POST whose body is streamed from the file (the protocol has no multipart uploads). */
+  async saveFile(h: FileHandle, src: FileSource): Promise<void> {
+    await this.post(h, src, src.size, async () => {
+      const parts: Buffer[] = [];
+      for await (const c of src.stream()) parts.push(c as Buffer);
+      return Buffer.concat(parts);
+    });
+  }
+
+  private async post(h: FileHandle, body: Uint8Array | FileSource, size: number, bytes: () => Promise<Buffer>): Promise<void> {
     const what = describeHandle(h);
-    const res = await this.send('POST', this.pathOf(h), what, { 'Content-Type': 'application/octet-stream' }, data);
+    const res = await this.send('POST', this.pathOf(h), what, { 'Content-Type': 'application/octet-stream' }, body);
     if (res.status >= 200 && res.status < 300) {
       drain(res);
       return;
@@ -125,23 +138,23 @@ export class RestBackend implements Backend {
       // rest-server refuses to overwrite (and append-only servers answer 403 too): the file may be
       // there already from an attempt whose answer was lost. Same name = same content (hash).
       drain(res);
-      if (await this.sameFileThere(h, data)) return;
+      if (await this.sameFileThere(h, size, bytes)) return;
       return this.fail(res, what, 'save');
     }
     return this.fail(res, what, 'save');
   }
 
-  private async sameFileThere(h: FileHandle, data: Uint8Array): Promise<boolean> {
+  private async sameFileThere(h: FileHandle, size: number, bytes: () => Promise<Buffer>): Promise<boolean> {
     try {
-      if (h.type === 'config') return (await this.load(h)).equals(data);
-      return (await this.stat(h)).size === data.length;
+      if (h.type === 'config') return (await this.load(h)).equals(await bytes());
+      return (await this.stat(h)).size === size;
     } catch (e) {
       if (e instanceof CairnError && e.code === 'NOT_FOUND') return false;
       throw e;
     }
   }
 
-  async load(h: FileHandle, offset = 0, length?: number): Promise<Buffer> {
+  async load(h: FileHandle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
     const what = describeHandle(h);
     if (offset < 0 || (length !== undefined && length < 0)) throw new CairnError('INVALID_ARGUMENT', `${what}: invalid range ${offset}+${length}`);
     if (length === 0) {
@@ -173,7 +186,7 @@ export class RestBackend implements Backend {
       res.body.destroy();
       throw new BackendError(`${what}: server announced ${expected} bytes for a ${length}-byte range`, { object: what, retryable: true });
     }
-    return readBody(res.body, expected, what, idle);
+    return readBody(res.body, expected, what, idle, undefined, into);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {

@@ -1,9 +1,13 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import {
   S3Client,
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetBucketLocationCommand,
   GetObjectCommand,
@@ -12,17 +16,19 @@ import {
   ListObjectsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  UploadPartCommand,
   type BucketLocationConstraint,
   type S3ClientConfig,
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { CairnError, errorMessage } from '../../core/errors.js';
+import { CairnError, errorMessage, fsError } from '../../core/errors.js';
 import { nullLogger, type Logger } from '../../core/logger.js';
-import type { Backend, FileHandle, FileInfo, FileType } from '../backend.js';
+import type { Backend, FileHandle, FileInfo, FileSource, FileType } from '../backend.js';
 import { readBody, type BodyStream } from '../body.js';
 import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatus, parseRetryAfter } from '../errors.js';
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
+import { readSource } from '../object-store.js';
 import { isAwsHost, parseSharedCredentials, regionFromAwsHost, type S3Config } from './config.js';
 
 const MiB = 1024 * 1024;
@@ -138,6 +144,10 @@ export class S3Backend implements Backend {
       credentials: creds,
       profile: c.credentialsFile || c.sharedCredentials !== undefined ? undefined : c.profile,
       maxAttempts: 1,
+      // Without a logger of its own the SDK prints some warnings to the console (e.g. "An error was
+      // encountered in a non-retryable streaming request." for every failed upload from a file,
+      // which RetryBackend then repeats and logs itself); they go to our logger, at debug level.
+      logger: sdkLogger(this.logger),
       requestChecksumCalculation: mode,
       responseChecksumValidation: mode,
       requestHandler: {
@@ -273,12 +283,32 @@ export class S3Backend implements Backend {
   }
 
   async save(h: FileHandle, data: Uint8Array): Promise<void> {
+    const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    await this.store(h, body.length, (client, key, conditional) => this.put(client, h, key, body, conditional), async () => body);
+  }
+
+  /**
+   * Streams a local file: one PUT below the multipart threshold (signed with the file's name as
+   * its SHA-256, so the store verifies it), else a multipart upload whose parts are ranges of
+   * the file read as they are sent. Nothing of the file is held in memory beyond the streams'
+   * read buffers; a failed attempt is repeated by RetryBackend, reading the file again.
+   */
+  async saveFile(h: FileHandle, src: FileSource): Promise<void> {
+    await this.store(
+      h,
+      src.size,
+      (client, key, conditional) => (src.size < this.threshold ? this.putStream(client, h, key, src, conditional) : this.putParts(client, h, key, src, conditional)),
+      () => readSource(src),
+    );
+  }
+
+  /** A create-only write with its fallbacks: plain writes when the store cannot do them, a check when the file is already there. */
+  private async store(h: FileHandle, size: number, send: (client: S3Client, key: string, conditional: boolean) => Promise<void>, bytes: () => Promise<Buffer>): Promise<void> {
     const key = objectKey(this.prefix, h);
     const what = describeHandle(h);
-    const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const client = await this.getClient();
     try {
-      await this.put(client, h, key, body, this.conditional);
+      await send(client, key, this.conditional);
     } catch (e) {
       const info = sdkInfo(e);
       if (this.conditional && (info.status === 501 || info.name === 'NotImplemented')) {
@@ -287,45 +317,131 @@ export class S3Backend implements Backend {
         this.conditional = false;
         this.logger.info('store does not support If-None-Match; using unconditional writes', { location: this.location });
         try {
-          await this.put(client, h, key, body, false);
+          await send(client, key, false);
           return;
         } catch (e2) {
           throw this.mapError(e2, what, 'save');
         }
       }
       if (info.status === 412 || info.name === 'PreconditionFailed') {
-        await this.alreadyThere(client, h, key, body);
+        await this.alreadyThere(h, size, bytes, () => send(client, key, false));
         return;
       }
       throw this.mapError(e, what, 'save');
     }
   }
 
-  private async put(client: S3Client, h: FileHandle, key: string, body: Buffer, conditional: boolean): Promise<void> {
-    const params = {
+  private objectParams(h: FileHandle, key: string) {
+    return {
       Bucket: this.cfg.bucket,
       Key: key,
-      Body: body,
       ContentType: 'application/octet-stream',
       StorageClass: h.type === 'pack' && this.cfg.storageClass ? (this.cfg.storageClass as StorageClass) : undefined,
-      IfNoneMatch: conditional ? '*' : undefined,
     };
+  }
+
+  /** Every file but the config is named by the SHA-256 of its content: that is the payload hash to sign. */
+  private signWithName<T extends { middlewareStack: PutObjectCommand['middlewareStack'] }>(cmd: T, h: FileHandle): T {
+    if (h.type === 'config') return cmd;
+    // Handed to the signer instead of letting the SDK hash the body a second time (or, for a
+    // stream, send it unsigned). The store checks it, so a body that does not match its name is
+    // refused, never stored.
+    cmd.middlewareStack.add(
+      (next) => async (args) => {
+        const req = args.request as { headers?: Record<string, string> };
+        if (req.headers) req.headers['x-amz-content-sha256'] = h.name;
+        return next(args);
+      },
+      { step: 'build', name: 'cairnKnownPayloadHash' },
+    );
+    return cmd;
+  }
+
+  /**
+   * Sends one request whose body is a stream of the file. A read error aborts the request (the
+   * SDK would otherwise wait for the rest of the body until its idle timeout) and is what the
+   * caller sees.
+   */
+  private async sendStream<T>(body: Readable, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ac = new AbortController();
+    let readError: unknown;
+    body.once('error', (e) => {
+      readError ??= e;
+      ac.abort(e);
+    });
+    try {
+      return await send(ac.signal);
+    } catch (e) {
+      if (readError !== undefined) throw readError instanceof CairnError ? readError : fsError(readError, 'temporary pack file', 'read');
+      throw e;
+    } finally {
+      body.destroy();
+    }
+  }
+
+  private async putStream(client: S3Client, h: FileHandle, key: string, src: FileSource, conditional: boolean): Promise<void> {
+    const body = src.stream();
+    const cmd = this.signWithName(new PutObjectCommand({ ...this.objectParams(h, key), Body: body, ContentLength: src.size, IfNoneMatch: conditional ? '*' : undefined }), h);
+    await this.sendStream(body, (abortSignal) => client.send(cmd, { abortSignal }));
+  }
+
+  /**
+   * A multipart upload of a local file: parts are ranges of it, at most `partConcurrency` in
+   * flight, each streamed as it is sent (no part is buffered). A failure aborts the upload (no
+   * orphaned parts); the create-only condition goes on the completion. Parts go with an unsigned
+   * payload (hashing one would mean reading it twice); TLS guards them on the wire, and every
+   * blob in a pack carries its own MAC. Packs only take this path above the multipart threshold
+   * (64 MiB by default, larger than any pack).
+   */
+  private async putParts(client: S3Client, h: FileHandle, key: string, src: FileSource, conditional: boolean): Promise<void> {
+    const base = this.objectParams(h, key);
+    // S3 allows 10 000 parts per upload
+    const partSize = Math.max(this.partSize, Math.ceil(src.size / 10_000));
+    const count = Math.max(1, Math.ceil(src.size / partSize));
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand(base));
+    if (!UploadId) throw new BackendError(`${describeHandle(h)}: the store started a multipart upload without an ID`, { object: describeHandle(h), retryable: true });
+    try {
+      const etags: string[] = [];
+      let next = 0;
+      let failed: unknown;
+      const worker = async (): Promise<void> => {
+        while (failed === undefined && next < count) {
+          const i = next++;
+          const start = i * partSize;
+          const end = Math.min(src.size, start + partSize);
+          try {
+            const body = src.stream(start, end);
+            const r = await this.sendStream(body, (abortSignal) =>
+              client.send(new UploadPartCommand({ Bucket: base.Bucket, Key: key, UploadId, PartNumber: i + 1, Body: body, ContentLength: end - start }), { abortSignal }),
+            );
+            if (!r.ETag) throw new BackendError(`${describeHandle(h)}: part ${i + 1} stored without an ETag`, { object: describeHandle(h), retryable: true });
+            etags[i] = r.ETag;
+          } catch (e) {
+            failed ??= e;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.partConcurrency, count) }, worker));
+      if (failed !== undefined) throw failed;
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: base.Bucket,
+          Key: key,
+          UploadId,
+          MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+          IfNoneMatch: conditional ? '*' : undefined,
+        }),
+      );
+    } catch (e) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket: base.Bucket, Key: key, UploadId })).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async put(client: S3Client, h: FileHandle, key: string, body: Buffer, conditional: boolean): Promise<void> {
+    const params = { ...this.objectParams(h, key), Body: body, IfNoneMatch: conditional ? '*' : undefined };
     if (body.length < this.threshold) {
-      const cmd = new PutObjectCommand({ ...params, ContentLength: body.length });
-      if (h.type !== 'config') {
-        // Every file but the config is named by the SHA-256 of its content: hand that to the
-        // signer as the payload hash instead of letting the SDK hash the body a second time. The
-        // store checks it, so a body that does not match its name is refused, never stored.
-        cmd.middlewareStack.add(
-          (next) => async (args) => {
-            const req = args.request as { headers?: Record<string, string> };
-            if (req.headers) req.headers['x-amz-content-sha256'] = h.name;
-            return next(args);
-          },
-          { step: 'build', name: 'cairnKnownPayloadHash' },
-        );
-      }
-      await client.send(cmd);
+      await client.send(this.signWithName(new PutObjectCommand({ ...params, ContentLength: body.length }), h));
       return;
     }
     // Multipart: the parts are views of `body`, so memory stays at the file itself; a failed part
@@ -339,24 +455,24 @@ export class S3Backend implements Backend {
    * same size is the same content (S3 writes are atomic); the config must match byte for byte.
    * Anything else is rewritten (once, unconditionally) or reported.
    */
-  private async alreadyThere(client: S3Client, h: FileHandle, key: string, body: Buffer): Promise<void> {
+  private async alreadyThere(h: FileHandle, size: number, bytes: () => Promise<Buffer>, rewrite: () => Promise<void>): Promise<void> {
     const what = describeHandle(h);
     if (h.type === 'config') {
       const existing = await this.load(h);
-      if (existing.equals(body)) return;
+      if (existing.equals(await bytes())) return;
       throw new CairnError('REPO_EXISTS', `repository ${this.location} already has a different config file`, { object: this.location });
     }
     const st = await this.stat(h);
-    if (st.size === body.length) return;
-    this.logger.warn('replacing a stored file whose size does not match its name', { object: what, stored: st.size, expected: body.length });
+    if (st.size === size) return;
+    this.logger.warn('replacing a stored file whose size does not match its name', { object: what, stored: st.size, expected: size });
     try {
-      await this.put(client, h, key, body, false);
+      await rewrite();
     } catch (e) {
       throw this.mapError(e, what, 'save');
     }
   }
 
-  async load(h: FileHandle, offset = 0, length?: number): Promise<Buffer> {
+  async load(h: FileHandle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
     const key = objectKey(this.prefix, h);
     const what = describeHandle(h);
     if (offset < 0 || (length !== undefined && length < 0)) throw new CairnError('INVALID_ARGUMENT', `${what}: invalid range ${offset}+${length}`);
@@ -392,7 +508,7 @@ export class S3Backend implements Backend {
       body.destroy?.();
       throw new BackendError(`${what}: server announced ${expected} bytes for a ${length}-byte range`, { object: what, retryable: true });
     }
-    return readBody(body, expected, what, this.idleMs);
+    return readBody(body, expected, what, this.idleMs, undefined, into);
   }
 
   async stat(h: FileHandle): Promise<FileInfo> {
@@ -464,6 +580,12 @@ export class S3Backend implements Backend {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+function sdkLogger(logger: Logger): NonNullable<S3ClientConfig['logger']> {
+  const text = (args: unknown[]) => args.map((a) => (typeof a === 'string' ? a : errorMessage(a))).join(' ');
+  const debug = (...args: unknown[]) => logger.debug('s3 sdk', { message: text(args) });
+  return { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: debug, error: debug };
 }
 
 /** "bytes 0-99/1234" → 1234 (undefined for "*" or absent). */
