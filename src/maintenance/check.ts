@@ -210,12 +210,22 @@ class Checker {
       this.report({ severity: 'error', kind: 'snapshot-unreadable', message: `snapshot ${id} cannot be loaded: ${errorMessage(e)}`, snapshot: id });
     }
     this.result.snapshots = snapshots.length;
-    await this.checkStructure(snapshots);
-
     if (this.opts.readData || this.subset) {
+      // The packs are read while the trees are checked: the tree walk keeps this thread busy, the
+      // packs' hashing and blob verification the thread pool (one after the other, a 2-core
+      // machine sat a third idle). Problems found by reading are reported after the structure's,
+      // in the order a sequential check gives.
       const selected = this.selectPacks(existing);
       this.msg(`read ${selected.length} of ${existing.size} indexed packs`);
-      await this.readPacks(selected);
+      const dataProblems: CheckProblem[] = [];
+      const reading = this.readPacks(selected, (p) => dataProblems.push(p));
+      const structure = this.checkStructure(snapshots);
+      const [r, st] = await Promise.allSettled([reading, structure]);
+      if (st.status === 'rejected') throw st.reason;
+      for (const p of dataProblems) this.report(p);
+      if (r.status === 'rejected') throw r.reason;
+    } else {
+      await this.checkStructure(snapshots);
     }
 
     await this.findAffected(snapshots);
@@ -393,7 +403,7 @@ class Checker {
     return all.slice(0, count);
   }
 
-  private async readPacks(packs: number[]): Promise<void> {
+  private async readPacks(packs: number[], report: (p: CheckProblem) => void): Promise<void> {
     const { start, order } = this.index.byPack();
     const limit = Math.max(1, Math.min(4, this.opts.concurrency ?? 2));
     const sizes = this.index.packSizes();
@@ -409,7 +419,7 @@ class Checker {
         for (let i = start[p]!; i < start[p + 1]!; i++) entries.push(order[i]!);
         const into = sizes[p]! <= PACK_BUFFER_MAX ? buffers.take(sizes[p]!) : undefined;
         try {
-          await this.readPack(p, entries, into);
+          await this.readPack(p, entries, into, report);
         } finally {
           if (into) buffers.give(into);
         }
@@ -420,10 +430,10 @@ class Checker {
   }
 
   /** --read-data for one pack: layout, SHA-256 of the file, every blob, and the header against the index. */
-  private async readPack(p: number, entries: number[], into: Buffer | undefined): Promise<void> {
+  private async readPack(p: number, entries: number[], into: Buffer | undefined, report: (p: CheckProblem) => void): Promise<void> {
     const index = this.index;
     const packId = index.packId(p);
-    const err = (kind: ProblemKind, message: string, extra: Partial<CheckProblem> = {}) => this.report({ severity: 'error', kind, message: `pack ${packId}: ${message}`, pack: packId, ...extra });
+    const err = (kind: ProblemKind, message: string, extra: Partial<CheckProblem> = {}) => report({ severity: 'error', kind, message: `pack ${packId}: ${message}`, pack: packId, ...extra });
     // entries come from byPack(): by offset
     let end = 0;
     let gaps = false;
