@@ -75,13 +75,6 @@ const MAX_READ_GAP = 1 << 20;
  */
 const MAX_READ = 4 << 20;
 
-/**
- * Open handles of files being restored, opened when their first blob arrives (created then, with
- * the overwrite semantics of RestoreTarget.createFile) and reopened with openFile() if they were
- * closed in between. At most `max` idle handles stay open; the least recently used idle ones are
- * closed beyond that (handles in use are never closed), so a restore of many files never runs
- * into the open-files limit.
- */
 /** A file being restored: its descriptor, and for large files a second one with O_DIRECT (direct-write.ts). */
 interface RestoreHandle {
   h: FileHandle;
@@ -97,6 +90,13 @@ async function closeHandle(x: RestoreHandle): Promise<void> {
   }
 }
 
+/**
+ * Open handles of files being restored, opened when their first blob arrives (created then, with
+ * the overwrite semantics of RestoreTarget.createFile) and reopened with openFile() if they were
+ * closed in between. At most `max` idle handles stay open; the least recently used idle ones are
+ * closed beyond that (handles in use are never closed), so a restore of many files never runs
+ * into the open-files limit.
+ */
 class OpenFiles {
   private readonly handles = new Map<number, { h: RestoreHandle; users: number }>();
   private readonly opening = new Map<number, Promise<void>>();
@@ -366,7 +366,6 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     summary.bytes += plain.length;
   };
 
-  /** Writes blob plaintext `plain` where ref r says. */
   /** Writes blob plaintext `plain` where ref r says (`alignedBase`: the buffer plain is a view of). */
   const writeTarget = async (r: number, plain: Buffer, alignedBase: Buffer) => {
     const i = B.refEntryOf(r);
