@@ -59,6 +59,25 @@ test('scheduler: FIFO by creation time, global and per-repository limits, no hea
   assert.deepEqual(started, ['a', 'c', 'b']);
 });
 
+test('scheduler: items created within the same second run in the order the agent saw them, not by name', async () => {
+  const s = new Scheduler(1, 5, (_j, e) => { throw e; });
+  const started: string[] = [];
+  const release: Array<() => void> = [];
+  const job = (name: string): Job => ({
+    key: name, name, createdMs: 5000, repoKey: 'r',
+    run: () => new Promise<void>((r) => { started.push(name); release.push(r); }),
+  });
+  // random-looking generated names, seen (created) in this order
+  for (const n of ['b1-zz9', 'b1-aa1', 'b1-mm5']) s.enqueue(job(n));
+  s.resume();
+  for (let i = 0; i < 3; i++) {
+    release.shift()?.();
+    await new Promise((r) => setImmediate(r));
+  }
+  await s.idle();
+  assert.deepEqual(started, ['b1-zz9', 'b1-aa1', 'b1-mm5']);
+});
+
 const crd = (phases: string[], extra: Record<string, unknown> = {}) => ({
   spec: { versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { properties: { status: { properties: { phase: { enum: phases }, ...extra } } } } } }] },
 });

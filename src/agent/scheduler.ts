@@ -1,5 +1,7 @@
 /**
- * Decides which queued item runs next: FIFO by creation time (then name), bounded by a global
+ * Decides which queued item runs next: FIFO by creation time, then by the order the agent saw
+ * them (creation timestamps have whole seconds; the watch delivers creations in order), then
+ * name, bounded by a global
  * limit and a per-repository limit. An item whose repository is full does not block items of
  * other repositories behind it. Items stay unclaimed (phase New) while they wait, as in Velero.
  */
@@ -15,6 +17,9 @@ export interface Job {
 
 export class Scheduler {
   private readonly pending = new Map<string, Job>();
+  /** When each pending job was queued (a counter), for items created within the same second. */
+  private readonly arrival = new Map<string, number>();
+  private arrivals = 0;
   private readonly running = new Map<string, Job>();
   private readonly perRepo = new Map<string, number>();
   private paused = true;
@@ -31,11 +36,13 @@ export class Scheduler {
   enqueue(job: Job): boolean {
     if (this.pending.has(job.key) || this.running.has(job.key)) return false;
     this.pending.set(job.key, job);
+    this.arrival.set(job.key, this.arrivals++);
     this.pump();
     return true;
   }
 
   remove(key: string): void {
+    this.arrival.delete(key);
     if (this.pending.delete(key)) this.changed();
   }
 
@@ -85,11 +92,13 @@ export class Scheduler {
       this.changed();
       return;
     }
-    const order = [...this.pending.values()].sort((a, b) => a.createdMs - b.createdMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const seen = (j: Job) => this.arrival.get(j.key) ?? 0;
+    const order = [...this.pending.values()].sort((a, b) => a.createdMs - b.createdMs || seen(a) - seen(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const job of order) {
       if (this.running.size >= this.globalLimit) break;
       if ((this.perRepo.get(job.repoKey) ?? 0) >= this.perRepoLimit) continue;
       this.pending.delete(job.key);
+      this.arrival.delete(job.key);
       this.running.set(job.key, job);
       this.perRepo.set(job.repoKey, (this.perRepo.get(job.repoKey) ?? 0) + 1);
       void this.execute(job);
