@@ -28,6 +28,14 @@ export interface ContractOptions {
   largeFileBytes?: number;
   /** Files in the listing test (default 1100: more than one page of 1000). */
   listFiles?: number;
+  /**
+   * The backend writes files piece by piece (createSpool, or a temporary-file spool over saveFile);
+   * default true. False only where it has neither (a local disk behind the limit wrapper): the
+   * spool tests are then not registered at all, and when true a backend without them fails.
+   */
+  spools?: boolean;
+  /** The backend saves from local files (saveFile: object stores); default true. */
+  savesFromFiles?: boolean;
 }
 
 type Made = {
@@ -361,14 +369,12 @@ export function backendContract(name: string, make: () => Promise<Made>, opts: C
     // ---- spooled files (pack writers): createSpool(), or a temporary-file spool over saveFile()
 
     const withSpool = (title: string, fn: (sp: NonNullable<ReturnType<typeof spoolOf>>) => Promise<void>) =>
-      it(title, async (t) => {
+      opts.spools !== false &&
+      it(title, async () => {
         const m = await make();
         const sp = spoolOf(m);
         try {
-          if (!sp) {
-            t.skip('this backend has neither createSpool nor saveFile');
-            return;
-          }
+          assert.ok(sp, 'the backend has createSpool or saveFile (declared with spools)');
           await sp.b.create();
           await fn(sp);
         } finally {
@@ -414,12 +420,10 @@ export function backendContract(name: string, make: () => Promise<Made>, opts: C
       [2_000_003, 'one request'],
       [large, 'large'],
     ] as const) {
-      it(`a save from a file that fails half way through the upload (${size} bytes, ${kind}) is retried and reads the whole file again`, (t) =>
+      if (opts.savesFromFiles === false) continue;
+      it(`a save from a file that fails half way through the upload (${size} bytes, ${kind}) is retried and reads the whole file again`, () =>
         with_(async (b) => {
-          if (!b.saveFile) {
-            t.skip('this backend does not save from files');
-            return;
-          }
+          assert.ok(b.saveFile, 'the backend saves from files (declared with savesFromFiles)');
           await b.create();
           // Retries come from RetryBackend: around this backend, or already inside it (openBackend's stack).
           const saver = new RetryBackend(b, { maxAttempts: 3, initialDelayMs: 1 });
