@@ -20,6 +20,7 @@
         "src/addon.c",
         "src/batch.c",
         "src/poly1305.c",
+        "src/pread.c",
         "src/rabin.c",
         "src/statbatch.c",
         "src/sys.c",

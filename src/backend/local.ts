@@ -221,6 +221,19 @@ export class LocalBackend implements Backend {
 
   async load(h: FileHandle, offset = 0, length?: number, into?: Buffer): Promise<Buffer> {
     const p = this.pathOf(h);
+    if (length !== undefined) {
+      // A known range (a blob, a pack range): open, read and close in one thread-pool job.
+      const buf = into !== undefined && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+      let got: number;
+      try {
+        got = await native.pread(p, offset, length, buf);
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') throw new CairnError('NOT_FOUND', `${h.type} ${h.name} does not exist`, { object: p, cause: e });
+        throw fsError(e, p, (e as NodeJS.ErrnoException).syscall === 'open' ? 'open' : 'read');
+      }
+      if (got !== length) throw new CairnError('CORRUPT', `${h.type} ${h.name}: short read (${got} of ${length} bytes at offset ${offset})`, { object: p });
+      return buf;
+    }
     let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(p, 'r');
@@ -229,11 +242,8 @@ export class LocalBackend implements Backend {
       throw fsError(e, p, 'open');
     }
     try {
-      let len = length;
-      if (len === undefined) {
-        const st = await fh.stat();
-        len = Math.max(0, st.size - offset);
-      }
+      // the rest of the file from offset: its size is known once it is open
+      const len = Math.max(0, (await fh.stat()).size - offset);
       // a caller's buffer (recycled: no fresh memory, no garbage-collection pressure) when it fits
       const buf = into !== undefined && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafe(len);
       let got = 0;

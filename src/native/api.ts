@@ -256,6 +256,15 @@ export interface NativeApi extends BlobKernels, FileKernels {
   readonly kind: 'native' | 'fallback';
 
   /**
+   * Reads `length` bytes of a file from `offset` into out[0, length): open, pread until done or
+   * end of file, close — one thread-pool job with the addon (reads of one event-loop turn share
+   * jobs). Resolves to the bytes read (fewer than length only at end of file). Errors are
+   * Node-style (.code, .errno, .syscall 'open' | 'read', .path). `out` must be left alone until the
+   * promise settles.
+   */
+  pread(path: NativePath, offset: number, length: number, out: Uint8Array): Promise<number>;
+
+  /**
    * open(content) and, when that succeeded, restoreFile(path, plaintext, opts): a file that is one
    * blob, in one thread-pool job with the addon (the fallback runs the two in turn). A blob that
    * does not open rejects as open() does (ERR_CAIRN_CORRUPT) and nothing is created; otherwise

@@ -518,3 +518,36 @@ describe('alignedBuffer (addon only)', () => {
     assert.ok(fs.readFileSync(file).equals(Buffer.concat(expected)));
   });
 });
+
+for (const impl of impls) {
+  const api = impl.api;
+
+  describe(`${impl.name}: pread (ranged reads in one job)`, () => {
+    it('reads ranges into the buffer given, concurrently; fewer bytes only at end of file', async () => {
+      const dir = freshDir();
+      const f = path.join(dir, 'f');
+      const data = Buffer.alloc(300_000);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 9)) & 0xff;
+      fs.writeFileSync(f, data);
+      const ranges: Array<[number, number]> = [[0, 10], [1, 65_536], [123_457, 100_000], [299_990, 10], [0, 300_000], [150_000, 0]];
+      const outs = ranges.map(([, len]) => Buffer.alloc(len + 3, 0xee));
+      const got = await Promise.all(ranges.map(([off, len], k) => api.pread(f, off, len, outs[k]!)));
+      for (const [k, [off, len]] of ranges.entries()) {
+        assert.equal(got[k], len);
+        assert.ok(outs[k]!.subarray(0, len).equals(data.subarray(off, off + len)), `range ${off}+${len}`);
+        assert.ok(outs[k]!.subarray(len).equals(Buffer.alloc(3, 0xee)), 'nothing written past length');
+      }
+      assert.equal(await api.pread(f, 299_000, 5000, Buffer.alloc(5000)), 1000, 'short at end of file');
+      assert.equal(await api.pread(f, 400_000, 10, Buffer.alloc(10)), 0, 'beyond the end');
+    });
+
+    it('errors: ENOENT from open with the path; out shorter than length is a RangeError', async () => {
+      const dir = freshDir();
+      const missing = path.join(dir, 'missing');
+      await assert.rejects(api.pread(missing, 0, 1, Buffer.alloc(1)), (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.syscall === 'open' && String(e.path ?? e.message).includes('missing'));
+      const f = path.join(dir, 'g');
+      fs.writeFileSync(f, 'abc');
+      await assert.rejects(async () => api.pread(f, 0, 10, Buffer.alloc(5)), (e: NodeJS.ErrnoException) => e instanceof RangeError && e.code === 'ERR_OUT_OF_RANGE');
+    });
+  });
+}

@@ -87,6 +87,8 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   restoreFile?: (...args: RawRestoreArgs) => Promise<FileMetaResult>;
   /** restoreFile for several files in one job: each request is restoreFile's arguments; one outcome (result or Error) each. */
   restoreFileBatch?: (requests: RawRestoreArgs[]) => Promise<Array<FileMetaResult | Error>>;
+  /** (path, offset, length, out) per request; bytes read or an Error each. */
+  preadBatch?: (requests: unknown[][]) => Promise<Array<number | Error>>;
   /** open's six arguments then restoreFile's eleven (its data ignored) per request; one outcome (result or Error) each. */
   openRestoreFileBatch?: (requests: unknown[][]) => Promise<Array<FileMetaResult | Error>>;
   /** finishFile(fd, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
@@ -260,6 +262,13 @@ function fileKernels(m: Partial<AddonExports>): FileKernels {
   };
 }
 
+/** pread: the addon's batch job (I/O: not admitted through the kernel limiter), else node:fs. */
+function rangedReader(many: AddonExports['preadBatch']): NativeApi['pread'] {
+  if (typeof many !== 'function') return fallbackFs.pread;
+  const batcher = new Coalescer<unknown[], number>((reqs) => many(reqs), { maxBatch: 32, lanes: kernelConcurrency() });
+  return (path, offset, length, out) => batcher.submit([path, offset, length, out]);
+}
+
 /**
  * restoreSealedFile: the addon's combined job (requests of one event-loop turn share jobs, see
  * core/coalesce.ts; I/O-bound like restoreFile, so not admitted through the kernel limiter), or
@@ -363,6 +372,7 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
   return Object.freeze({
     kind: 'native' as const,
     restoreSealedFile: sealedFileRestorer(blob.blobKernels === 'native' ? m.openRestoreFileBatch : undefined, blob, files),
+    pread: rangedReader(m.preadBatch),
     poly1305: m.poly1305,
     rabin: m.rabin,
     lgetxattrs: m.lgetxattrs,
@@ -385,6 +395,7 @@ export function loadFallback(): NativeApi {
     ...blob,
     kind: 'fallback' as const,
     restoreSealedFile: sealedFileRestorer(undefined, blob, files),
+    pread: fallbackFs.pread,
     poly1305: fallbackPoly1305,
     rabin: fallbackRabin,
     lgetxattrs: fallbackFs.lgetxattrs,

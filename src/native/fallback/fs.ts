@@ -336,3 +336,20 @@ export function fsetxattr(fd: number, name: string, value: Uint8Array): void {
   args.push('--', target);
   run(tool, args, 'fsetxattr', target);
 }
+
+/** pread(): open, read until `length` bytes or end of file, close; node:fs errors as they come. */
+export async function pread(filePath: NativePath, offset: number, length: number, out: Uint8Array): Promise<number> {
+  if (length > out.length) throw Object.assign(new RangeError('out is shorter than length'), { code: 'ERR_OUT_OF_RANGE' });
+  const fh = await fs.promises.open(checkPath(filePath).raw, 'r');
+  try {
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(out, got, length - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got;
+  } finally {
+    await fh.close();
+  }
+}
