@@ -40,7 +40,7 @@ import { CairnError, errorMessage } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { decodeIndexCompact, type IndexBatch } from '../format/index-scan.js';
 import { COMPRESSED_ENTRY_SIZE, PACK_OVERHEAD, PLAIN_ENTRY_SIZE } from '../format/pack.js';
-import { grown, type BlobLocation, type BlobType } from './master-index.js';
+import { grown, lowerBound, tailMatches, type BlobLocation, type BlobType } from './master-index.js';
 import type { Repository } from './repository.js';
 
 export const DATA = 0;
@@ -572,21 +572,9 @@ export class CompactIndex {
       const bucket = (w0 >>> K0_BITS) & (BUCKETS - 1);
       const key = ((w0 & K0_MASK) << 1) | type;
       const k0 = sh.k0;
-      let a = sh.dir[bucket]!;
       const end = sh.dir[bucket + 1]!;
-      let z = end;
-      while (a < z) {
-        const m = (a + z) >>> 1;
-        if (k0[m]! < key) a = m + 1;
-        else z = m;
-      }
-      const k = sh.k;
-      for (let i = a; i < end && k0[i] === key; i++) {
-        const kb = i * 7;
-        if (k[kb] === w[1] && k[kb + 1] === w[2] && k[kb + 2] === w[3] && k[kb + 3] === w[4] && k[kb + 4] === w[5] &&
-            k[kb + 5] === w[6] && k[kb + 6] === w[7]) {
-          return sh.base + i;
-        }
+      for (let i = lowerBound(k0, sh.dir[bucket]!, end, key); i < end && k0[i] === key; i++) {
+        if (tailMatches(sh.k, i, w)) return sh.base + i;
       }
     }
     if (this.ln === 0) return -1;

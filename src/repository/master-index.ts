@@ -91,6 +91,25 @@ function hexOfWords(get: (j: number) => number): string {
   return hexScratch.toString('hex');
 }
 
+/**
+ * First position in the ascending run k0[a, z) whose key is ≥ key (z when none): the binary
+ * search into a bucket of a sorted index shard (MasterIndex, CompactIndex).
+ */
+export function lowerBound(k0: Uint16Array, a: number, z: number, key: number): number {
+  while (a < z) {
+    const m = (a + z) >>> 1;
+    if (k0[m]! < key) a = m + 1;
+    else z = m;
+  }
+  return a;
+}
+
+/** Whether row i of a shard's ID tails (seven words per row in k) holds words 1–7 of the ID w. */
+export function tailMatches(k: Uint32Array, i: number, w: Uint32Array): boolean {
+  const kb = i * 7;
+  return k[kb] === w[1] && k[kb + 1] === w[2] && k[kb + 2] === w[3] && k[kb + 3] === w[4] && k[kb + 4] === w[5] && k[kb + 5] === w[6] && k[kb + 6] === w[7];
+}
+
 /** A typed array of the same kind with room for `cap` elements, holding a's first `n` (also used by compact-index.ts). */
 export function grown<T extends Uint32Array | Uint16Array | Int32Array | Uint8Array>(a: T, n: number, cap: number): T {
   const b = new (a.constructor as new (n: number) => T)(cap);
@@ -342,20 +361,9 @@ export class MasterIndex {
     if (sh.n > 0) {
       const bucket = (w[0]! >>> 16) & 0xff;
       const lo16 = w[0]! & 0xffff;
-      let a = sh.dir[bucket]!;
-      let z = sh.dir[bucket + 1]!;
-      while (a < z) {
-        const m = (a + z) >>> 1;
-        if (sh.k0[m]! < lo16) a = m + 1;
-        else z = m;
-      }
       const end = sh.dir[bucket + 1]!;
-      for (let i = a; i < end && sh.k0[i] === lo16; i++) {
-        const kb = i * 7;
-        if (sh.k[kb] !== w[1] || sh.k[kb + 1] !== w[2] || sh.k[kb + 2] !== w[3] || sh.k[kb + 3] !== w[4] ||
-            sh.k[kb + 4] !== w[5] || sh.k[kb + 5] !== w[6] || sh.k[kb + 6] !== w[7]) {
-          continue;
-        }
+      for (let i = lowerBound(sh.k0, sh.dir[bucket]!, end, lo16); i < end && sh.k0[i] === lo16; i++) {
+        if (!tailMatches(sh.k, i, w)) continue;
         const pt = sh.pt[i]!;
         if ((pt & 1) !== type) continue;
         const lu = sh.lu[i]!;
@@ -393,19 +401,9 @@ export class MasterIndex {
       const bucket = (w0 >>> 16) & 0xff;
       const lo16 = w0 & 0xffff;
       const k0 = sh.k0;
-      let a = sh.dir[bucket]!;
       const end = sh.dir[bucket + 1]!;
-      let z = end;
-      while (a < z) {
-        const m = (a + z) >>> 1;
-        if (k0[m]! < lo16) a = m + 1;
-        else z = m;
-      }
-      const k = sh.k;
-      for (let i = a; i < end && k0[i] === lo16; i++) {
-        const kb = i * 7;
-        if (k[kb] === w[1] && k[kb + 1] === w[2] && k[kb + 2] === w[3] && k[kb + 3] === w[4] && k[kb + 4] === w[5] &&
-            k[kb + 5] === w[6] && k[kb + 6] === w[7] && (sh.pt[i]! & 1) === type) {
+      for (let i = lowerBound(k0, sh.dir[bucket]!, end, lo16); i < end && k0[i] === lo16; i++) {
+        if (tailMatches(sh.k, i, w) && (sh.pt[i]! & 1) === type) {
           this.hitShard = sh;
           this.hitIndex = i;
           return 1;
