@@ -323,13 +323,15 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   // 2. Content: every pack once, several at a time; each blob is opened off the main thread and
   //    written at its offsets as soon as it is ready, in any order.
   const direct = new DirectWriter(opts.directIo !== false && !opts.sparse, opts.target);
+  /** Entry i is written in pieces and large enough for direct writes (its handle gets a direct descriptor). */
+  const writesDirect = (i: number) => direct.enabled && E.size(i) >= DIRECT_MIN_FILE;
   const files = new OpenFiles(async (i, create) => {
     const rel = E.rel(i);
     const h = create ? await target.createFile(rel, ow) : await target.openFile(rel);
     const size = E.size(i);
     try {
       if (create && opts.sparse && size > 0) await h.truncate(size);
-      return { h, direct: size >= DIRECT_MIN_FILE ? await direct.reopen(h) : undefined };
+      return { h, direct: writesDirect(i) ? await direct.reopen(h) : undefined };
     } catch (err) {
       await h.close().catch(() => undefined);
       throw err;
@@ -439,7 +441,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     // A blob of a large file is opened at its file offset's phase, so that its middle can be
     // written directly (DirectWriter.write); further targets, if any, are written buffered.
     const first = B.refEntryOf(only);
-    const phase = direct.enabled && !isWhole(first) && E.size(first) >= DIRECT_MIN_FILE ? DirectWriter.phase(B.refOffsetOf(only)) : 0;
+    const phase = !isWhole(first) && writesDirect(first) ? DirectWriter.phase(B.refOffsetOf(only)) : 0;
     const out = plainPool.take(len + phase);
     try {
       if (repo.sealedContent && repo.blobError && B.nextRef(only) < 0 && isWhole(B.refEntryOf(only))) {
