@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FileSource } from './backend.js';
-import { CairnError } from '../core/errors.js';
+import { CairnError, errorMessage } from '../core/errors.js';
 import { systemClock } from '../core/clock.js';
 import { BackendError } from './errors.js';
 
@@ -49,6 +49,11 @@ export async function readSource(src: FileSource): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of src.stream()) parts.push(c as Buffer);
   return Buffer.concat(parts, src.size);
+}
+
+/** What a save reports when reading its spooled file failed (the spool's own errors are CairnErrors already). */
+export function sourceReadError(e: unknown, what: string): unknown {
+  return e instanceof CairnError ? e : new CairnError('IO', `cannot save ${what}: reading its temporary file failed: ${errorMessage(e)}`, { cause: e });
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Backend, FileHandle, FileInfo, FileSource, FileType } from '../bac
 import { readBody, type BodyStream } from '../body.js';
 import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatus, parseRetryAfter } from '../errors.js';
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
-import { SourceStreams, StallWatchdog, asBuffer, digestSource, fetchPage, headerOf, md5, readSource } from '../object-store.js';
+import { SourceStreams, StallWatchdog, sourceReadError, asBuffer, digestSource, fetchPage, headerOf, md5, readSource } from '../object-store.js';
 import type { AzureOptions } from './options.js';
 import { listAccountKey, type ArmKeySource } from './arm.js';
 
@@ -186,7 +186,7 @@ class AzureBackend implements Backend {
       });
     } catch (e) {
       // a failed read of the file, not a failed request: say so (the SDK only saw a broken body)
-      if (streams.error !== undefined && !(e instanceof Conflict)) throw streams.error instanceof CairnError ? streams.error : new CairnError('IO', `cannot save ${describeHandle(h)}: reading its temporary file failed: ${errorMessage(streams.error)}`, { cause: streams.error });
+      if (streams.error !== undefined && !(e instanceof Conflict)) throw sourceReadError(streams.error, describeHandle(h));
       throw e;
     }
   }

@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import type { Backend, FileHandle, FileInfo, FileSource, FileType } from '../backend.js';
 import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatus, parseRetryAfter } from '../errors.js';
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
-import { SourceStreams, StallWatchdog, asBuffer, digestSource, fetchPage, headerOf, md5, readSource } from '../object-store.js';
+import { SourceStreams, StallWatchdog, sourceReadError, asBuffer, digestSource, fetchPage, headerOf, md5, readSource } from '../object-store.js';
 import type { GcsOptions } from './options.js';
 
 const MiB = 1024 * 1024;
@@ -191,7 +191,7 @@ class GcsBackend implements Backend {
         bytes: () => readSource(src),
       });
     } catch (e) {
-      if (streams.error !== undefined) throw streams.error instanceof CairnError ? streams.error : new CairnError('IO', `cannot save ${describeHandle(h)}: reading its temporary file failed: ${errorMessage(streams.error)}`, { cause: streams.error });
+      if (streams.error !== undefined) throw sourceReadError(streams.error, describeHandle(h));
       throw e;
     }
   }

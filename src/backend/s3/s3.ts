@@ -22,13 +22,13 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { CairnError, errorMessage, fsError } from '../../core/errors.js';
+import { CairnError, errorMessage } from '../../core/errors.js';
 import { nullLogger, type Logger } from '../../core/logger.js';
 import type { Backend, FileHandle, FileInfo, FileSource, FileType } from '../backend.js';
 import { readBody, type BodyStream } from '../body.js';
 import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatus, parseRetryAfter } from '../errors.js';
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
-import { readSource } from '../object-store.js';
+import { readSource, sourceReadError } from '../object-store.js';
 import { isAwsHost, parseSharedCredentials, regionFromAwsHost, type S3Config } from './config.js';
 
 const MiB = 1024 * 1024;
@@ -362,7 +362,7 @@ export class S3Backend implements Backend {
    * SDK would otherwise wait for the rest of the body until its idle timeout) and is what the
    * caller sees.
    */
-  private async sendStream<T>(body: Readable, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private async sendStream<T>(what: string, body: Readable, send: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const ac = new AbortController();
     let readError: unknown;
     body.once('error', (e) => {
@@ -372,7 +372,7 @@ export class S3Backend implements Backend {
     try {
       return await send(ac.signal);
     } catch (e) {
-      if (readError !== undefined) throw readError instanceof CairnError ? readError : fsError(readError, 'temporary pack file', 'read');
+      if (readError !== undefined) throw sourceReadError(readError, what);
       throw e;
     } finally {
       body.destroy();
@@ -382,7 +382,7 @@ export class S3Backend implements Backend {
   private async putStream(client: S3Client, h: FileHandle, key: string, src: FileSource, conditional: boolean): Promise<void> {
     const body = src.stream();
     const cmd = this.signWithName(new PutObjectCommand({ ...this.objectParams(h, key), Body: body, ContentLength: src.size, IfNoneMatch: conditional ? '*' : undefined }), h);
-    await this.sendStream(body, (abortSignal) => client.send(cmd, { abortSignal }));
+    await this.sendStream(describeHandle(h), body, (abortSignal) => client.send(cmd, { abortSignal }));
   }
 
   /**
@@ -411,7 +411,7 @@ export class S3Backend implements Backend {
           const end = Math.min(src.size, start + partSize);
           try {
             const body = src.stream(start, end);
-            const r = await this.sendStream(body, (abortSignal) =>
+            const r = await this.sendStream(describeHandle(h), body, (abortSignal) =>
               client.send(new UploadPartCommand({ Bucket: base.Bucket, Key: key, UploadId, PartNumber: i + 1, Body: body, ContentLength: end - start }), { abortSignal }),
             );
             if (!r.ETag) throw new BackendError(`${describeHandle(h)}: part ${i + 1} stored without an ETag`, { object: describeHandle(h), retryable: true });
