@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { CairnError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
-import type { Logger } from '../core/logger.js';
+import { recordingLogger } from '../../test/support/logger.js';
 import type { Backend, FileHandle, FileInfo, FileType } from './backend.js';
 import { BackendError, parseRetryAfter } from './errors.js';
 import { RetryBackend } from './retry.js';
@@ -22,19 +22,6 @@ function fakeClock(): Clock & { sleeps: number[] } {
       t += ms;
     },
   };
-}
-
-function recordingLogger(): Logger & { lines: Array<{ level: string; msg: string; fields?: Record<string, unknown> }> } {
-  const lines: Array<{ level: string; msg: string; fields?: Record<string, unknown> }> = [];
-  const l = {
-    lines,
-    debug: (msg: string, fields?: Record<string, unknown>) => lines.push({ level: 'debug', msg, fields }),
-    info: (msg: string, fields?: Record<string, unknown>) => lines.push({ level: 'info', msg, fields }),
-    warn: (msg: string, fields?: Record<string, unknown>) => lines.push({ level: 'warn', msg, fields }),
-    error: (msg: string, fields?: Record<string, unknown>) => lines.push({ level: 'error', msg, fields }),
-    child: () => l,
-  };
-  return l;
 }
 
 /** A backend whose operations fail according to a script of errors, then succeed. */

@@ -70,7 +70,7 @@ function spoolFiles(dir: string | undefined): string[] {
  * A file source over a buffer that counts the bytes each save attempt reads, and can fail one
  * stream half way through (as a connection that drops mid-upload does, with a retryable error).
  */
-class CountingSource implements FileSource {
+export class CountingSource implements FileSource {
   streams = 0;
   bytesRead = 0;
   failStream = -1;

@@ -10,7 +10,9 @@ import { makeCerts, startTlsTerminator, type TestCerts, type TlsTerminator } fro
 import { openRestBackend } from '../../src/backend/rest/index.js';
 import { openBackend } from '../../src/backend/open.js';
 import { hasRclone, startRclone, type RcloneRest } from '../support/rclone.js';
-import { backendContract } from './backend-contract.js';
+import { backendContract, CountingSource } from './backend-contract.js';
+import { recordingLogger } from '../support/logger.js';
+import { createHash } from 'node:crypto';
 
 const skip = !hasRclone && !process.env.CI ? 'rclone not installed (apt-get install rclone)' : false;
 
@@ -45,6 +47,47 @@ describe('REST backend on rclone serve restic', { skip }, () => {
     },
     { listFiles: 1001 },
   );
+
+  // rclone (and rest-server before 0.11) writes a POSTed file in place and deletes it when the
+  // request breaks off; that clean-up can land after a retry has stored the file again. Here the
+  // late clean-up is played by deleting the retry's file as soon as it appears.
+  it('a file whose upload broke off is read back after the retry, and sent again when a late clean-up removed it', async () => {
+    const logger = recordingLogger();
+    const repo = `late${n++}`;
+    const b = openRestBackend({ url: `${server!.url}/${repo}/`, interruptedUploadSettleMs: 300 }, { logger });
+    try {
+      await b.create();
+      const data = randomBytes(2_000_003);
+      const name = createHash('sha256').update(data).digest('hex');
+      const h = { type: 'pack' as const, name };
+      const broken = new CountingSource(data);
+      broken.failStream = 0;
+      await assert.rejects(b.saveFile!(h, broken), (e: unknown) => e instanceof CairnError && e.retryable === true && (e as { retryAfterMs?: number }).retryAfterMs === 300);
+      const onDisk = path.join(server!.dir, repo, 'data', name.slice(0, 2), name);
+      let removed = false;
+      const cleaner = setInterval(() => {
+        if (!removed && fs.existsSync(onDisk)) {
+          fs.rmSync(onDisk);
+          removed = true;
+        }
+      }, 2);
+      try {
+        await b.saveFile!(h, new CountingSource(data));
+      } finally {
+        clearInterval(cleaner);
+      }
+      assert.ok(removed, 'the stand-in clean-up removed the retried file');
+      assert.ok((await b.load(h)).equals(data), 'the file is in place with its content');
+      assert.ok(logger.lines.some((l) => l.level === 'warn' && l.msg === 'file sent again after an interrupted upload'), 'the resend is logged');
+      // a later save of another file is not read back (nothing was interrupted)
+      const other = randomBytes(1000);
+      const started = Date.now();
+      await b.save({ type: 'pack', name: createHash('sha256').update(other).digest('hex') }, other);
+      assert.ok(Date.now() - started < 300, 'an ordinary save does not wait for a clean-up');
+    } finally {
+      await b.close();
+    }
+  });
 });
 
 describe('REST backend: authentication and TLS', { skip }, () => {

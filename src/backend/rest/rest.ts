@@ -22,7 +22,15 @@ export interface RestConfig {
   caCerts?: Array<string | Buffer>;
   insecureSkipTLSVerify?: boolean;
   idleTimeoutMs?: number;
+  /**
+   * How long an interrupted upload is given to be cleaned up by the server before the same file
+   * is sent again, and before a resent file is read back to confirm it (default 1000 ms).
+   */
+  interruptedUploadSettleMs?: number;
 }
+
+/** How often a file whose upload was interrupted is sent again before the save fails. */
+const CONFIRM_ATTEMPTS = 3;
 
 /**
  * restic's REST protocol (rest-server, `rclone serve restic`): `POST /?create=true`,
@@ -36,6 +44,14 @@ export class RestBackend implements Backend {
   private readonly auth?: string;
   private readonly http: HttpClient;
   private readonly logger: Logger;
+  private readonly settleMs: number;
+  /**
+   * Paths whose last upload broke off mid-request. The server removes a partly written file when
+   * it notices the broken connection (rclone serve restic, rest-server before 0.11 write in place),
+   * which can be after a retry has already stored the file again: the retry's success is only
+   * believed once the file reads back intact after that cleanup had time to happen.
+   */
+  private readonly interrupted = new Set<string>();
 
   constructor(cfg: RestConfig, opts: { logger?: Logger } = {}) {
     let u: URL;
@@ -56,6 +72,7 @@ export class RestBackend implements Backend {
     if (user || pass) this.auth = 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
     this.location = `rest:${u.toString()}`;
     this.logger = (opts.logger ?? nullLogger).child({ backend: 'rest' });
+    this.settleMs = cfg.interruptedUploadSettleMs ?? 1000;
     this.http = new HttpClient({ maxSockets: cfg.connections ?? 5, caCerts: cfg.caCerts, insecureSkipTLSVerify: cfg.insecureSkipTLSVerify, idleTimeoutMs: cfg.idleTimeoutMs });
   }
 
@@ -128,8 +145,24 @@ export class RestBackend implements Backend {
   }
 
   private async post(h: FileHandle, body: Uint8Array | FileSource, size: number, bytes: () => Promise<Buffer>): Promise<void> {
+    const path = this.pathOf(h);
+    const resent = this.interrupted.has(path);
+    await this.postOnce(h, path, body, size, bytes);
+    if (resent) await this.confirmResent(h, path, body, size, bytes);
+    this.interrupted.delete(path);
+  }
+
+  private async postOnce(h: FileHandle, path: string, body: Uint8Array | FileSource, size: number, bytes: () => Promise<Buffer>): Promise<void> {
     const what = describeHandle(h);
-    const res = await this.send('POST', this.pathOf(h), what, { 'Content-Type': 'application/octet-stream' }, body);
+    let res: HttpResponse;
+    try {
+      res = await this.send('POST', path, what, { 'Content-Type': 'application/octet-stream' }, body);
+    } catch (e) {
+      this.interrupted.add(path);
+      // the next attempt waits until the server has had time to clean up after this one
+      if (e instanceof BackendError && e.retryable) throw new BackendError(e.message, { object: what, cause: e.cause ?? e, retryable: true, retryAfterMs: Math.max(e.retryAfterMs ?? 0, this.settleMs) });
+      throw e;
+    }
     if (res.status >= 200 && res.status < 300) {
       drain(res);
       return;
@@ -142,6 +175,29 @@ export class RestBackend implements Backend {
       return this.fail(res, what, 'save');
     }
     return this.fail(res, what, 'save');
+  }
+
+  /**
+   * After a save that follows an interrupted one: waits for the server's clean-up of the broken
+   * request, then reads the file back; sends it again while it is missing or differs.
+   */
+  private async confirmResent(h: FileHandle, path: string, body: Uint8Array | FileSource, size: number, bytes: () => Promise<Buffer>): Promise<void> {
+    const what = describeHandle(h);
+    const expected = await bytes();
+    for (let attempt = 1; attempt <= CONFIRM_ATTEMPTS; attempt++) {
+      await new Promise((r) => setTimeout(r, this.settleMs));
+      let stored: Buffer | undefined;
+      try {
+        stored = await this.load(h);
+      } catch (e) {
+        if (!(e instanceof CairnError && e.code === 'NOT_FOUND')) throw e;
+      }
+      if (stored?.equals(expected)) return;
+      this.logger.warn('file sent again after an interrupted upload', { object: what, found: stored ? `${stored.length} other bytes` : 'nothing', attempt });
+      if (stored) await this.remove(h);
+      await this.postOnce(h, path, body, size, bytes);
+    }
+    throw new BackendError(`save ${what} at ${this.location}: the file did not stay in place after an interrupted upload (${CONFIRM_ATTEMPTS} attempts)`, { object: what, retryable: true, retryAfterMs: this.settleMs });
   }
 
   private async sameFileThere(h: FileHandle, size: number, bytes: () => Promise<Buffer>): Promise<boolean> {
