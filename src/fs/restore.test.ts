@@ -99,6 +99,26 @@ test('a symlinked parent directory inside the target is never followed', async (
   });
 });
 
+test('below directories it made itself, mkdirp (mkdir first, no lstat) still refuses what appeared meanwhile', async () => {
+  await withTempDir('restore', async (dir) => {
+    const { t, root, outside, secret } = await setup(dir);
+    await t.mkdirp(B('a', 'b')); // both made by this target: their children are created without a look first
+    await symlink(outside, path.join(root, 'a', 's'));
+    await writeFile(path.join(root, 'a', 'b', 'f'), 'planted');
+    await assert.rejects(t.mkdirp(B('a', 's', 'x')), isUnsafe);
+    await assert.rejects(t.mkdirp(B('a', 's')), isUnsafe);
+    await assert.rejects(t.mkdirp(B('a', 'b', 'f')), (e: unknown) => isCairnError(e, 'IO'));
+    await assert.rejects(t.mkdirp(B('a', 'b', 'f', 'deeper')), isUnsafe);
+    assert.deepEqual((await readDirSorted(outside)).map(String), ['passwd']);
+    await t.mkdirp(B('a', 's'), { replace: true });
+    assert.ok((await lstat(path.join(root, 'a', 's'))).isDirectory());
+    await t.mkdirp(B('a', 's', 'x', 'y'));
+    assert.ok((await lstat(path.join(root, 'a', 's', 'x', 'y'))).isDirectory());
+    assert.equal(await readFile(secret, 'utf8'), 'original');
+    assert.ok((await lstat(outside)).isDirectory(), 'the symlink was removed, not its target');
+  });
+});
+
 test('a symlink at the final name is replaced (overwrite) or refused, never followed', async () => {
   await withTempDir('restore', async (dir) => {
     const { t, root, secret } = await setup(dir);

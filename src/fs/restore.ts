@@ -88,8 +88,12 @@ export class RestoreTarget {
   readonly root: Buffer;
   /** Directories below the root known to be real directories (latin1 keys of their paths). */
   private readonly verified = new Set<string>();
+  /** The verified directories this target created itself (subset of verified). */
+  private readonly fresh = new Set<string>();
   /** The root exists as a directory (checked or created once). */
   private rootReady = false;
+  /** The root was created by open() or ensureRoot() (so nothing below it predates the restore). */
+  private rootFresh = false;
 
   /** A target rooted at an absolute directory path. Prefer open(), which also checks the root. */
   constructor(root: Buffer | string) {
@@ -110,7 +114,7 @@ export class RestoreTarget {
       throw new CairnError('INVALID_ARGUMENT', `restore target must be an absolute path: ${displayPath(r)}`);
     }
     try {
-      if (opts.create) await fsp.mkdir(r, { recursive: true, mode: NEW_DIR_MODE });
+      const made = opts.create ? await fsp.mkdir(r, { recursive: true, mode: NEW_DIR_MODE }) : undefined;
       const real = await fsp.realpath(r, { encoding: 'buffer' });
       const st = await fsp.stat(real);
       if (!st.isDirectory()) {
@@ -118,7 +122,9 @@ export class RestoreTarget {
           object: displayPath(r),
         });
       }
-      return new RestoreTarget(real);
+      const t = new RestoreTarget(real);
+      t.rootFresh = made !== undefined;
+      return t;
     } catch (e) {
       throw fsError(e, displayPath(r), 'opening restore target');
     }
@@ -170,7 +176,8 @@ export class RestoreTarget {
     if (this.rootReady) return;
     const shown = displayPath(this.root);
     try {
-      await fsp.mkdir(this.root, { recursive: true, mode: NEW_DIR_MODE });
+      const made = await fsp.mkdir(this.root, { recursive: true, mode: NEW_DIR_MODE });
+      if (made !== undefined) this.rootFresh = true;
       const st = await fsp.stat(this.root);
       if (!st.isDirectory()) {
         throw new CairnError('INVALID_ARGUMENT', `restore target ${shown} is not a directory`, { object: shown });
@@ -187,10 +194,21 @@ export class RestoreTarget {
    */
   private async walk(rel: Buffer[], count: number, o: { create: boolean; replace: boolean }): Promise<void> {
     let cur = this.root;
+    let parentFresh = this.rootFresh;
     for (let i = 0; i < count; i++) {
       cur = joinPath(cur, rel[i]);
       const key = cur.toString('latin1');
-      if (this.verified.has(key)) continue;
+      if (this.verified.has(key)) {
+        parentFresh = this.fresh.has(key);
+        continue;
+      }
+      // Below a directory made by this restore nothing is expected yet: mkdir straight away and
+      // look (lstat) only when something is there after all — one round trip instead of two.
+      if (o.create && parentFresh && (await this.mkdirFresh(cur))) {
+        this.remember(key, true);
+        continue;
+      }
+      parentFresh = false;
       for (let attempt = 0; ; attempt++) {
         const st = await lstatOrUndefined(cur);
         if (st === undefined) {
@@ -201,6 +219,7 @@ export class RestoreTarget {
             if (errnoCode(e) === 'EEXIST' && attempt < 3) continue; // appeared meanwhile: look again
             throw fsError(e, displayPath(cur), 'mkdir');
           }
+          parentFresh = true;
           break;
         }
         if (st.isDirectory()) break;
@@ -216,13 +235,28 @@ export class RestoreTarget {
         }
         await this.remove(cur, st);
       }
-      this.remember(key);
+      this.remember(key, parentFresh);
     }
   }
 
-  private remember(key: string): void {
-    if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
+  /** mkdir where nothing is expected: true when made, false when something is there (EEXIST). */
+  private async mkdirFresh(p: Buffer): Promise<boolean> {
+    try {
+      await fsp.mkdir(p, { mode: NEW_DIR_MODE });
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'EEXIST') return false;
+      throw fsError(e, displayPath(p), 'mkdir');
+    }
+  }
+
+  private remember(key: string, fresh: boolean): void {
+    if (this.verified.size >= MAX_VERIFIED) {
+      this.verified.clear();
+      this.fresh.clear();
+    }
     this.verified.add(key);
+    if (fresh) this.fresh.add(key);
   }
 
   /** Removes an entry without following symlinks (a directory with everything below it). */
@@ -230,6 +264,7 @@ export class RestoreTarget {
     try {
       if (st.isDirectory()) {
         this.verified.clear();
+        this.fresh.clear();
         await fsp.rm(p, { recursive: true, force: true });
       } else {
         await fsp.unlink(p);

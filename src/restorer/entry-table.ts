@@ -233,6 +233,17 @@ export class EntryTable {
     return this.extras.get(i)?.linkContent;
   }
 
+  /** The dir node entry i creates (a directory), else -1. */
+  ownDirNode(i: number): number {
+    return this.kinds.get(i) === Kind.dir ? this.node.get(i) : -1;
+  }
+
+  /** The dir node of the directory entry i is in (-1: the target itself). */
+  parentDirNode(i: number): number {
+    const d = this.node.get(i);
+    return this.kinds.get(i) === Kind.dir ? this.dirParent.get(d) : d;
+  }
+
   /** Number of path components of entry i below the target. */
   depth(i: number): number {
     const d = this.node.get(i);

@@ -264,3 +264,49 @@ describe('executeRestore: entries the snapshot describes badly fail alone, repor
     assert.ok(!fs.existsSync(path.join(target, 'd', 'weird')));
   });
 });
+
+describe('executeRestore: set-up of directories, empty files and symlinks (several at once)', () => {
+  /** A tree of `fanout`^depth directories, each holding an empty file and a symlink to it. */
+  function nestedPlan(depth: number, fanout: number): { plan: RestorePlan; dirs: string[] } {
+    const plan = new RestorePlan();
+    const dirs: string[] = [];
+    const addDir = (parent: number, name: string, rel: string, level: number) => {
+      const own = plan.addDirNode(parent, Buffer.from(name));
+      plan.addEntry(own, { ...fileNode(name, 0), type: 'dir', mode: 0o755 | 0x80000000, content: null });
+      dirs.push(rel);
+      plan.addEntry(own, fileNode('empty', 0));
+      plan.addEntry(own, { ...fileNode('link', 0), type: 'symlink', mode: 0o777 | 0x8000000, content: null, linktarget: 'empty' });
+      if (level < depth) for (let k = 0; k < fanout; k++) addDir(own, `d${k}`, `${rel}/d${k}`, level + 1);
+    };
+    addDir(-1, 'top', 'top', 1);
+    plan.finish();
+    return { plan, dirs };
+  }
+
+  it('every directory is made before what is inside it', async () => {
+    const { plan, dirs } = nestedPlan(4, 4); // 85 directories
+    const target = path.join(root, 'nested');
+    const errors: string[] = [];
+    const summary = await executeRestore(fakeRepo(new Map()), plan, { target, reporter: { itemError: (p: string) => void errors.push(p) } });
+    assert.deepEqual(errors, []);
+    for (const d of dirs) {
+      assert.ok(fs.lstatSync(path.join(target, d)).isDirectory(), d);
+      assert.equal(fs.readFileSync(path.join(target, d, 'empty')).length, 0, d);
+      assert.equal(fs.readlinkSync(path.join(target, d, 'link')), 'empty', d);
+    }
+    assert.deepEqual({ dirs: summary.dirs, files: summary.files, others: summary.others }, { dirs: 85, files: 85, others: 85 });
+  });
+
+  it('a file where a directory goes (no overwrite): the restore stops with UNSAFE_PATH at what would be below it', async () => {
+    const { plan } = nestedPlan(4, 3);
+    const target = path.join(root, 'blocked');
+    fs.mkdirSync(path.join(target, 'top', 'd1'), { recursive: true });
+    fs.writeFileSync(path.join(target, 'top', 'd1', 'd2'), 'in the way');
+    await assert.rejects(executeRestore(fakeRepo(new Map()), plan, { target, overwrite: false }), (e: unknown) => {
+      assert.ok(e instanceof CairnError && e.code === 'UNSAFE_PATH', String(e));
+      assert.match(e.message, /top\/d1\/d2.*a parent component is a file/);
+      return true;
+    });
+    assert.equal(fs.readFileSync(path.join(target, 'top', 'd1', 'd2'), 'utf8'), 'in the way', 'kept (no overwrite)');
+  });
+});

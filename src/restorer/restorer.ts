@@ -74,6 +74,8 @@ const MAX_READ_GAP = 1 << 20;
  * 240–254 MiB with 8 MiB on the benchmark restore, at no measurable cost in time.
  */
 const MAX_READ = 4 << 20;
+/** Entries set up at once before the content is written (directories, empty files, links, devices). */
+const SETUP_CONCURRENCY = 32;
 
 /** A file being restored: its descriptor, and for large files a second one with O_DIRECT (direct-write.ts). */
 interface RestoreHandle {
@@ -250,10 +252,15 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
 
   // 1. Directories, empty files, symlinks and special files in tree order. Files with content are
   //    created when their first blob arrives (2.), hard links once their target is complete (3.).
+  //    Up to SETUP_CONCURRENCY entries are set up at once, each after the directory it is in (when
+  //    that is an entry too): one after the other, a restore of 1,220 directories spent ~0.5 s
+  //    waiting for one lstat + mkdir round trip after another.
   const links: number[] = [];
-  for (let i = 0; i < E.count; i++) {
-    opts.signal?.throwIfAborted();
-    const kind = E.kind(i);
+  const setupSlots = new Semaphore(SETUP_CONCURRENCY);
+  /** Dir node → the set-up of the directory entry that creates it. */
+  const dirsReady = new Map<number, Promise<void>>();
+  let setupFatal: unknown;
+  const setUp = async (i: number, kind: Kind) => {
     try {
       switch (kind) {
         case Kind.dir:
@@ -263,11 +270,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
         case Kind.file: {
           const rel = E.rel(i);
           await target.mkdirp(rel.slice(0, -1));
-          if (E.linkTo(i) >= 0) {
-            links.push(i);
-            break;
-          }
-          summary.files++;
+          if (E.linkTo(i) >= 0) break; // linked once its target is complete (3.)
           const size = E.size(i);
           if (E.refCountOf(i) === 0 && !(opts.sparse && size > 0)) {
             // empty: created with its metadata in one job
@@ -315,10 +318,26 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
           throw new CairnError('CORRUPT', `unknown node type ${JSON.stringify(E.typeName(i))}`);
       }
     } catch (err) {
-      if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) throw err;
-      fail(i, err);
+      if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) setupFatal ??= err;
+      else fail(i, err);
     }
+  };
+  for (let i = 0; i < E.count && setupFatal === undefined; i++) {
+    opts.signal?.throwIfAborted();
+    const kind = E.kind(i);
+    if (kind === Kind.file && E.linkTo(i) >= 0) links.push(i);
+    else if (kind === Kind.file) summary.files++;
+    // files with content need nothing now unless their directory is missing (outside the entries)
+    if (kind === Kind.file && E.refCountOf(i) > 0 && E.linkTo(i) < 0 && dirsReady.has(E.parentDirNode(i))) continue;
+    await setupSlots.acquire();
+    const parent = dirsReady.get(E.parentDirNode(i));
+    const task = (parent ?? Promise.resolve()).then(() => setUp(i, kind)).finally(() => setupSlots.release());
+    const own = E.ownDirNode(i);
+    if (own >= 0) dirsReady.set(own, task);
   }
+  for (let k = 0; k < SETUP_CONCURRENCY; k++) await setupSlots.acquire();
+  dirsReady.clear();
+  if (setupFatal !== undefined) throw setupFatal;
 
   // 2. Content: every pack once, several at a time; each blob is opened off the main thread and
   //    written at its offsets as soon as it is ready, in any order.
