@@ -183,3 +183,44 @@ test('restore of more files than the file-descriptor limit (handles are bounded)
     d.cleanup();
   }
 });
+
+test('backup --compression: off, fastest, auto, better, max (and RESTIC_COMPRESSION); unknown modes are refused', async () => {
+  const d = tempDir();
+  try {
+    const src = path.join(d.dir, 'src');
+    fs.mkdirSync(src);
+    // compressible text: numbered lines with a few words from a small vocabulary
+    const words = ['pod', 'volume', 'backup', 'restore', 'node', 'agent', 'snapshot', 'pack'];
+    const lines: string[] = [];
+    for (let i = 0; i < 60_000; i++) lines.push(`${i} ${words[i % 8]} ${words[(i * 7) % 8]} ${(i * 2654435761) % 1000003}`);
+    fs.writeFileSync(path.join(src, 'log.txt'), lines.join('\n'));
+    const raw = fs.statSync(path.join(src, 'log.txt')).size;
+    const packBytes = (repo: string) => {
+      let n = 0;
+      for (const sub of fs.readdirSync(path.join(repo, 'data'))) for (const f of fs.readdirSync(path.join(repo, 'data', sub))) n += fs.statSync(path.join(repo, 'data', sub, f)).size;
+      return n;
+    };
+    const sizes: Record<string, number> = {};
+    for (const [mode, how] of [['off', 'flag'], ['fastest', 'flag'], ['auto', 'default'], ['better', 'env'], ['max', 'flag']] as const) {
+      const env: Record<string, string> = { RESTIC_REPOSITORY: path.join(d.dir, `repo-${mode}`), RESTIC_PASSWORD: 'pw' };
+      mustOk(await cairn(['init'], { env }), `init ${mode}`);
+      const args = how === 'flag' ? ['backup', '--compression', mode, src] : ['backup', src];
+      if (how === 'env') env.RESTIC_COMPRESSION = mode;
+      mustOk(await cairn(args, { env }), `backup ${mode}`);
+      sizes[mode] = packBytes(env.RESTIC_REPOSITORY!);
+      const back = path.join(d.dir, `restored-${mode}`);
+      mustOk(await cairn(['restore', 'latest', '--target', back], { env }), `restore ${mode}`);
+      assert.ok(fs.readFileSync(path.join(back, src, 'log.txt')).equals(fs.readFileSync(path.join(src, 'log.txt'))), mode);
+    }
+    assert.ok(sizes.off! > raw, `off stores the data as is (${sizes.off} > ${raw})`);
+    for (const mode of ['fastest', 'auto', 'better', 'max']) assert.ok(sizes[mode]! < raw / 2, `${mode}: ${sizes[mode]} of ${raw}`);
+    // levels differ (1, 2, 7, 19); only max is sure to beat auto on any input
+    assert.ok(sizes.max! <= sizes.auto!, JSON.stringify(sizes));
+    assert.equal(new Set(Object.values(sizes)).size, 5, `five different levels: ${JSON.stringify(sizes)}`);
+    const bad = await cairn(['backup', '--compression', 'ultra', src], { env: { RESTIC_REPOSITORY: path.join(d.dir, 'repo-auto'), RESTIC_PASSWORD: 'pw' } });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid compression mode "ultra" \(auto, off, fastest, better, max\)/);
+  } finally {
+    d.cleanup();
+  }
+});

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { openRepository, backup, type BackupResult } from '../../engine/index.js';
+import { openRepository, backup, COMPRESSION_MODES, type BackupResult, type Compression } from '../../engine/index.js';
 import { CairnError } from '../../core/errors.js';
 import type { BackupProgress, Reporter } from '../../core/reporter.js';
 import { EXIT, err, formatBytes, formatDuration, out, parseDuration, repoAccess, withInterrupt, type GlobalOptions } from '../context.js';
@@ -22,7 +22,7 @@ interface BackupFlags {
   dryRun?: boolean;
   withAtime?: boolean;
   time?: string;
-  compression: string;
+  compression?: string;
   packSize?: string;
   filesFrom: string[];
 }
@@ -53,7 +53,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
     .option('-n, --dry-run', 'do not write anything, only show what would be done')
     .option('--with-atime', 'store the atime of files and directories')
     .option('--time <time>', 'snapshot time instead of now ("2006-01-02 15:04:05", local time)')
-    .option('--compression <mode>', 'compression of data blobs: auto, off, max', 'auto')
+    .option('--compression <mode>', `compression of data blobs: ${COMPRESSION_MODES.join(', ')} (default: $RESTIC_COMPRESSION or auto)`)
     .option('--pack-size <MiB>', 'target pack size in MiB (default 16)')
     .action(async (paths: string[], o: BackupFlags) => {
       const gopts = g();
@@ -65,7 +65,10 @@ export function register(program: Command, g: () => GlobalOptions): void {
       const excludes = [...o.exclude];
       const { readExcludeFile } = await import('../../fs/exclude.js');
       for (const f of o.excludeFile) excludes.push(...(await readExcludeFile(f)));
-      if (!['auto', 'off', 'max'].includes(o.compression)) throw new CairnError('INVALID_ARGUMENT', `invalid --compression ${o.compression} (auto, off or max)`);
+      const compression = o.compression ?? process.env.RESTIC_COMPRESSION ?? 'auto';
+      if (!(COMPRESSION_MODES as readonly string[]).includes(compression)) {
+        throw new CairnError('INVALID_ARGUMENT', `invalid compression mode ${JSON.stringify(compression)} (${COMPRESSION_MODES.join(', ')})`);
+      }
       const packSize = o.packSize ? Number(o.packSize) : undefined;
       if (packSize !== undefined && !(packSize >= 4 && packSize <= 128)) throw new CairnError('INVALID_ARGUMENT', '--pack-size must be between 4 and 128 MiB');
       const repo = await openRepository(repoAccess(gopts));
@@ -103,7 +106,7 @@ export function register(program: Command, g: () => GlobalOptions): void {
           withAtime: o.withAtime,
           dryRun: o.dryRun,
           timeNs: o.time ? parseBackupTime(o.time) : undefined,
-          compression: o.compression as 'auto',
+          compression: compression as Compression,
           packSize: packSize ? packSize * 1024 * 1024 : undefined,
           retryLockMs: gopts.retryLock ? parseDuration(gopts.retryLock) : undefined,
           noLock: gopts.noLock,
