@@ -27,6 +27,12 @@ const SMALL_FILE_MAX = 1024 * 1024;
 /** Files larger than SMALL_FILE_MAX read at once (see readLargeFile). */
 const LARGE_FILES = 2;
 /**
+ * Larger files the walk may leave waiting for a LARGE_FILES slot while it goes on. When large
+ * files took the walk's file slots, the walk stopped until they were read: a backup re-reading
+ * its large changed files looked at 20,000 unchanged small files only afterwards.
+ */
+const LARGE_QUEUED = 64;
+/**
  * Files up to this size are "tiny": many are read at once (TINY_FILES, outside the fileConcurrency
  * limit), so that their reads and seals share thread-pool jobs (native readFile coalesces the
  * calls of one event-loop turn); their buffers come from a pool of their own. Memory: at most
@@ -188,6 +194,7 @@ export class Archiver {
   private scanned: { files: number; bytes: number } | undefined;
   /** Large files (streamed) read at once. */
   private readonly largeFiles = new Semaphore(LARGE_FILES);
+  private readonly largeQueued = new Semaphore(LARGE_QUEUED);
   /** Read buffers, recycled across files (see chunk-reader.ts). */
   private readonly readPool = new BufferPool(40 * 1024 * 1024);
   /** Buffers of tiny files (their own pool: one large read buffer would crowd them out of readPool). */
@@ -393,7 +400,7 @@ export class Archiver {
       return { done: Promise.resolve(node) };
     }
     if (meta.xattrError) this.reporter.itemError?.(ps, new Error(`extended attributes not saved: ${meta.xattrError}`));
-    const limit = meta.size <= TINY_FILE_MAX ? this.tinyFiles : this.files;
+    const limit = meta.size <= TINY_FILE_MAX ? this.tinyFiles : meta.size <= SMALL_FILE_MAX ? this.files : this.largeQueued;
     await limit.acquire();
     return { done: this.archiveFile(p, ps, node, meta, prev).finally(() => limit.release()) };
   }
