@@ -257,8 +257,9 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   //    waiting for one lstat + mkdir round trip after another.
   const links: number[] = [];
   const setupSlots = new Semaphore(SETUP_CONCURRENCY);
-  /** Dir node → the set-up of the directory entry that creates it. */
-  const dirsReady = new Map<number, Promise<void>>();
+  /** Per dir node: 0 not an entry, 1 being set up (its task in dirTasks), 2 set up (or failed). */
+  const dirState = new Uint8Array(E.dirCount);
+  const dirTasks = new Map<number, Promise<void>>();
   let setupFatal: unknown;
   const setUp = async (i: number, kind: Kind) => {
     try {
@@ -322,21 +323,30 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
       else fail(i, err);
     }
   };
-  for (let i = 0; i < E.count && setupFatal === undefined; i++) {
-    opts.signal?.throwIfAborted();
+  for (let i = 0; i < E.count && setupFatal === undefined && !opts.signal?.aborted; i++) {
     const kind = E.kind(i);
     if (kind === Kind.file && E.linkTo(i) >= 0) links.push(i);
     else if (kind === Kind.file) summary.files++;
-    // files with content need nothing now unless their directory is missing (outside the entries)
-    if (kind === Kind.file && E.refCountOf(i) > 0 && E.linkTo(i) < 0 && dirsReady.has(E.parentDirNode(i))) continue;
+    const parent = E.parentDirNode(i);
+    // Files with content need nothing now, unless their directory is not an entry (restoring a
+    // subpath or with --include): then it is made here, as the content phase expects it.
+    if (kind === Kind.file && E.refCountOf(i) > 0 && E.linkTo(i) < 0 && (parent < 0 || dirState[parent] !== 0)) continue;
     await setupSlots.acquire();
-    const parent = dirsReady.get(E.parentDirNode(i));
-    const task = (parent ?? Promise.resolve()).then(() => setUp(i, kind)).finally(() => setupSlots.release());
+    const before = parent >= 0 && dirState[parent] === 1 ? dirTasks.get(parent) : undefined;
+    const task = (before ?? Promise.resolve()).then(() => setUp(i, kind)).finally(() => setupSlots.release());
     const own = E.ownDirNode(i);
-    if (own >= 0) dirsReady.set(own, task);
+    if (own >= 0) {
+      dirState[own] = 1;
+      dirTasks.set(own, task);
+      void task.finally(() => {
+        dirState[own] = 2;
+        dirTasks.delete(own);
+      });
+    }
   }
+  // everything started has settled before the content phase (or an error) begins
   for (let k = 0; k < SETUP_CONCURRENCY; k++) await setupSlots.acquire();
-  dirsReady.clear();
+  opts.signal?.throwIfAborted();
   if (setupFatal !== undefined) throw setupFatal;
 
   // 2. Content: every pack once, several at a time; each blob is opened off the main thread and
