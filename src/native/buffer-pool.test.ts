@@ -43,7 +43,7 @@ test('buffer pool: idle bytes are capped; views and foreign buffers are not kept
   const a = pool.take(128 * KiB);
   const b = pool.take(128 * KiB);
   pool.give(a);
-  pool.give(b); // over the cap: dropped
+  pool.give(b); // over the cap: one of the two is kept
   assert.equal(pool.idleSize, 128 * KiB);
   pool.give(Buffer.alloc(128 * KiB).subarray(1)); // not a whole buffer of a class size
   pool.give(Buffer.alloc(100 * KiB)); // not a class size
@@ -60,4 +60,26 @@ test('buffer pool: new buffers come from the given allocator', () => {
   });
   assert.equal(pool.take(5 * KiB).length, 5 * KiB);
   assert.deepEqual(made, [5 * KiB]);
+});
+
+test('buffer pool: a full pool makes room by dropping idle buffers of the class used least recently', () => {
+  const pool = new BufferPool(4096 * KiB);
+  // a few large blobs fill the pool ...
+  const large = [pool.take(2048 * KiB), pool.take(2048 * KiB)];
+  for (const b of large) pool.give(b);
+  assert.equal(pool.idleSize, 4096 * KiB);
+  // ... then many small ones come and go: they are kept (the large ones make room), not dropped
+  const small = [pool.take(10 * KiB), pool.take(10 * KiB)];
+  for (const b of small) pool.give(b);
+  assert.equal(pool.idleSize, 2048 * KiB + 128 * KiB, 'one large buffer went, both small ones stayed');
+  assert.equal(pool.take(10 * KiB), small[1]);
+  assert.equal(pool.take(10 * KiB), small[0]);
+  // the class in use stays while an older one is dropped
+  pool.give(small[0]!);
+  const again = pool.take(2048 * KiB);
+  assert.ok(again === large[0] || again === large[1], 'the remaining large buffer is still served');
+  // a buffer larger than the whole pool is never kept
+  const tiny = new BufferPool(100 * KiB);
+  tiny.give(tiny.take(200 * KiB));
+  assert.equal(tiny.idleSize, 0);
 });

@@ -9,11 +9,18 @@
  *
  * Sizes are rounded up to classes (quarter steps between powers of two, at least `minSize`), so
  * a buffer is at most 25 % larger than asked for. Buffers are whole ArrayBuffers of their own.
- * The pool keeps at most `maxBytes` of idle buffers; more are left to the garbage collector.
+ * The pool keeps at most `maxBytes` of idle buffers; more are left to the garbage collector. A
+ * buffer given back to a full pool pushes out idle buffers of the size class used least recently:
+ * rejecting it instead let a pool filled by a few large blobs refuse every small one afterwards (a
+ * restore then allocated 600 MiB of fresh 64 KiB+ buffers, and V8 ran a full collection for
+ * every ~40 MiB of them).
  */
 export class BufferPool {
   private readonly idle = new Map<number, Buffer[]>();
   private idleBytes = 0;
+  /** Per size class, when it was last taken from or given to (a counter of calls). */
+  private readonly lastUse = new Map<number, number>();
+  private clock = 0;
 
   constructor(
     readonly maxBytes: number,
@@ -41,6 +48,7 @@ export class BufferPool {
     if (best === 0) {
       for (const [k, list] of this.idle) if (k > c && k <= 2 * c && list.length > 0 && (best === 0 || k < best)) best = k;
     }
+    this.lastUse.set(c, ++this.clock);
     if (best !== 0) {
       this.idleBytes -= best;
       return this.idle.get(best)!.pop()!;
@@ -55,11 +63,28 @@ export class BufferPool {
   give(b: Buffer): void {
     const c = b.length;
     if (b.byteOffset !== 0 || b.buffer.byteLength !== c || this.classOf(c) !== c) return;
-    if (this.idleBytes + c > this.maxBytes) return;
+    if (c > this.maxBytes) return;
+    this.lastUse.set(c, ++this.clock);
+    while (this.idleBytes + c > this.maxBytes) this.evictLeastRecent();
     let list = this.idle.get(c);
     if (list === undefined) this.idle.set(c, (list = []));
     list.push(b);
     this.idleBytes += c;
+  }
+
+  /** Drops one idle buffer of the size class used least recently. */
+  private evictLeastRecent(): void {
+    let victim = 0;
+    let oldest = Infinity;
+    for (const [k, list] of this.idle) {
+      const t = this.lastUse.get(k) ?? 0;
+      if (list.length > 0 && t < oldest) {
+        oldest = t;
+        victim = k;
+      }
+    }
+    this.idle.get(victim)!.pop();
+    this.idleBytes -= victim;
   }
 
   /** Bytes held by idle buffers. */
