@@ -34,6 +34,13 @@ function assertSysError(e: unknown, code: string, syscall: string, p: string): t
 
 const freshDir = scratchDirs('cairn-native-fs-');
 
+/** A file in a fresh scratch folder holding `data`; returns its path. */
+function scratchFile(data: string | Buffer): string {
+  const f = path.join(freshDir(), 'f');
+  fs.writeFileSync(f, data);
+  return f;
+}
+
 describe('native fs: implementations under test', () => {
   it('lists them', (t) => {
     if (missing !== undefined) t.diagnostic(`only the fallback is tested: ${missing}`);
@@ -219,9 +226,7 @@ for (const impl of impls) {
     ];
 
     it('sets atime and mtime with nanosecond precision', () => {
-      const dir = freshDir();
-      const f = path.join(dir, 'f');
-      fs.writeFileSync(f, '');
+      const f = scratchFile('');
       for (const [a, m] of times) {
         api.utimens(f, a, m, false);
         const st = fs.lstatSync(f, { bigint: true });
@@ -401,10 +406,8 @@ for (const impl of impls) {
     });
 
     it('seals the contents in the same job when asked (and skips it when there is no room)', async () => {
-      const dir = freshDir();
-      const f = path.join(dir, 'f');
       const data = Buffer.from('hello small file\n'.repeat(300));
-      fs.writeFileSync(f, data);
+      const f = scratchFile(data);
       const key = api.sealKey(Buffer.alloc(32, 1), Buffer.alloc(16, 2), Buffer.alloc(16, 3));
       const sealOut = Buffer.alloc(data.length + 32);
       const r = await api.readFile(f, Buffer.alloc(data.length + 1), { hash: true, seal: { key, compress: true, level: 3, out: sealOut } });
@@ -524,11 +527,9 @@ for (const impl of impls) {
 
   describe(`${impl.name}: pread (ranged reads in one job)`, () => {
     it('reads ranges into the buffer given, concurrently; fewer bytes only at end of file', async () => {
-      const dir = freshDir();
-      const f = path.join(dir, 'f');
       const data = Buffer.alloc(300_000);
       for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 9)) & 0xff;
-      fs.writeFileSync(f, data);
+      const f = scratchFile(data);
       const ranges: Array<[number, number]> = [[0, 10], [1, 65_536], [123_457, 100_000], [299_990, 10], [0, 300_000], [150_000, 0]];
       const outs = ranges.map(([, len]) => Buffer.alloc(len + 3, 0xee));
       const got = await Promise.all(ranges.map(([off, len], k) => api.pread(f, off, len, outs[k]!)));
