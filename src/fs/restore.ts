@@ -195,7 +195,22 @@ export class RestoreTarget {
   private async walk(rel: Buffer[], count: number, o: { create: boolean; replace: boolean }): Promise<void> {
     let cur = this.root;
     let parentFresh = this.rootFresh;
-    for (let i = 0; i < count; i++) {
+    let start = 0;
+    // Start below the deepest of the last two levels that is verified: a file's parent, or a new
+    // directory's parent, usually was by an earlier call, and then so was everything above it.
+    // (Restores of many small files spent more time building a path and a key per component
+    // here than in their writes.)
+    for (let k = count; k > 0 && k >= count - 1; k--) {
+      const p = joinPath(this.root, ...rel.slice(0, k));
+      const key = p.toString('latin1');
+      if (!this.verified.has(key)) continue;
+      if (k === count) return;
+      cur = p;
+      parentFresh = this.fresh.has(key);
+      start = k;
+      break;
+    }
+    for (let i = start; i < count; i++) {
       cur = joinPath(cur, rel[i]);
       const key = cur.toString('latin1');
       if (this.verified.has(key)) {
@@ -276,20 +291,6 @@ export class RestoreTarget {
   }
 
   /**
-   * Makes sure the parents of `rel` (whose joined path is `abs`) are real directories, creating
-   * missing ones. When the parent directory itself was verified, so were all above it: one look
-   * in the memo instead of one path and key per component (restores of many small files spent
-   * more time in that walk than in their writes).
-   */
-  private async parentsReady(rel: Buffer[], abs: Buffer): Promise<void> {
-    if (!this.rootReady) await this.ensureRoot();
-    if (rel.length === 1) return;
-    const parentLen = abs.length - rel[rel.length - 1]!.length - 1;
-    if (this.verified.has(abs.toString('latin1', 0, parentLen))) return;
-    await this.walk(rel, rel.length - 1, { create: true, replace: false });
-  }
-
-  /**
    * Common preparation of a final name for create*(): checks the path, creates missing parents
    * (0700), and deals with an existing entry: without overwrite → EntryExistsError; with
    * overwrite → removed, unless `keep` says it can be reused. Returns the absolute path and the
@@ -302,7 +303,8 @@ export class RestoreTarget {
   ): Promise<{ abs: Buffer; kept?: BigIntStats }> {
     if (rel.length === 0) throw new CairnError('INVALID_ARGUMENT', 'cannot create the restore target root itself');
     const abs = this.join(rel);
-    await this.parentsReady(rel, abs);
+    await this.ensureRoot();
+    await this.walk(rel, rel.length - 1, { create: true, replace: false }); // memoized: usually no I/O
     const st = await lstatOrUndefined(abs);
     if (st === undefined) return { abs };
     if (!opts.overwrite) throw new EntryExistsError(displayPath(abs));
@@ -379,7 +381,8 @@ export class RestoreTarget {
     if (m.type !== 'file') throw new CairnError('INVALID_ARGUMENT', `writeWholeFile restores regular files, not ${m.type}`);
     if (rel.length === 0) throw new CairnError('INVALID_ARGUMENT', 'cannot create the restore target root itself');
     const abs = this.join(rel);
-    await this.parentsReady(rel, abs);
+    await this.ensureRoot();
+    await this.walk(rel, rel.length - 1, { create: true, replace: false }); // memoized: usually no I/O
     const meta = fileMeta(m, opts);
     const sparse = opts.sparse === true;
     // First try creating (O_EXCL): what a restore into an empty target always does, with no lstat.
