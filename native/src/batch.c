@@ -7,7 +7,6 @@
 #include "util.h"
 
 typedef struct {
-  napi_async_work work;
   napi_deferred deferred;
   const cairn_batch_kind *kind;
   size_t n;
@@ -43,12 +42,11 @@ static void batch_complete(napi_env env, napi_status status, void *data) {
     napi_value err = cairn_coded_error(env, "ERR_CAIRN_INTERNAL", "could not create the results", b->kind->name);
     napi_reject_deferred(env, b->deferred, err);
   }
-  napi_delete_async_work(env, b->work);
   batch_free(env, b);
 }
 
 napi_value cairn_batch_call(napi_env env, napi_callback_info info, const cairn_batch_kind *kind) {
-  napi_value argv[1], promise, name;
+  napi_value argv[1], promise;
   if (!cairn_args(env, info, 1, argv, NULL)) return NULL;
   bool is_array = false;
   uint32_t n = 0;
@@ -88,16 +86,13 @@ napi_value cairn_batch_call(napi_env env, napi_callback_info info, const cairn_b
     }
   }
   b->n = n;
-  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, kind->name, NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, batch_execute, batch_complete, b, &b->work) != napi_ok) {
+  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok) {
     batch_free(env, b);
     return cairn_napi_failed(env), NULL;
   }
-  if (napi_queue_async_work(env, b->work) != napi_ok) {
-    napi_delete_async_work(env, b->work);
+  if (!cairn_queue_job(env, kind->lane, kind->name, batch_execute, batch_complete, b)) {
     batch_free(env, b);
-    return cairn_napi_failed(env), NULL;
+    return NULL;
   }
   return promise;
 }

@@ -10,10 +10,14 @@
 #include <node_api.h>
 #include <stdint.h>
 
+#include "kpool.h"
+
 /* How to run one kind of request; a kernel's single-call functions, seen through void *. */
 typedef struct {
   /* async resource name, e.g. "cairn:openBatch" */
   const char *name;
+  /* where the batch runs: the kernel threads (CPU-bound work) or libuv's pool (I/O) */
+  cairn_lane lane;
   /* arguments per request (missing trailing ones are undefined); at most CAIRN_BATCH_MAX_ARGS */
   uint32_t nargs;
   /* a new job from one request's arguments, or NULL with an exception pending */

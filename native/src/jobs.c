@@ -1,7 +1,7 @@
 /*
  * N-API glue for the blob kernels (blob.c): sealKey, seal/sealSync, open/openSync, sha256.
- * The asynchronous forms run on libuv's thread pool (napi_create_async_work) and settle a
- * promise on the JavaScript thread. Contracts: native/README.md.
+ * The asynchronous forms run on the addon's kernel threads (kpool.c) and settle a promise on the
+ * JavaScript thread. Contracts: native/README.md.
  *
  * Lifetimes: the input views are referenced (napi_ref) until the job completes, so the garbage
  * collector cannot free them while a pool thread reads them; the caller must not modify, detach or
@@ -19,6 +19,7 @@
 
 #include "batch.h"
 #include "blob.h"
+#include "kpool.h"
 #include "util.h"
 
 #define MAX_HASH_PARTS 4096
@@ -248,7 +249,6 @@ typedef struct {
 
 typedef struct {
   int type;
-  napi_async_work work;
   napi_deferred deferred;
   napi_ref *refs;
   size_t nrefs;
@@ -358,27 +358,22 @@ static void complete(napi_env env, napi_status status, void *data) {
   napi_value v = job_outcome(env, status, j, &is_error);
   if (is_error) napi_reject_deferred(env, j->deferred, v);
   else napi_resolve_deferred(env, j->deferred, v);
-  napi_delete_async_work(env, j->work);
   job_free(env, j);
 }
 
 /* Queues j; returns the promise (or NULL with an exception pending; j is freed then). */
 static napi_value job_queue(napi_env env, job *j, const char *name) {
-  napi_value promise, resource_name;
+  napi_value promise;
   if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
     job_free(env, j);
     cairn_napi_failed(env);
     return NULL;
   }
-  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
-      napi_create_async_work(env, NULL, resource_name, execute, complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
+  /* a stream's updates run one after the other: each goes before the waiting jobs */
+  cairn_lane lane = j->type == JOB_HASH_UPDATE ? CAIRN_LANE_CPU_FIRST : CAIRN_LANE_CPU;
+  if (!cairn_queue_job(env, lane, name, execute, complete, j)) {
     /* the promise stays pending forever, but nobody sees it: the call throws */
-    if (j->work != NULL) napi_delete_async_work(env, j->work);
-    napi_value err = kernel_error(env, CAIRN_ERR_INTERNAL, "could not queue the job");
-    if (err) napi_reject_deferred(env, j->deferred, err);
     job_free(env, j);
-    cairn_napi_failed(env);
     return NULL;
   }
   return promise;
@@ -509,7 +504,7 @@ static void *open_batch_parse(napi_env env, napi_value *args) {
 }
 static napi_value open_batch_outcome(napi_env env, napi_status status, void *j, int *is_error) { return job_outcome(env, status, j, is_error); }
 static void open_batch_destroy(napi_env env, void *j) { job_free(env, j); }
-static const cairn_batch_kind open_batch = {"cairn:openBatch", 6, open_batch_parse, execute, open_batch_outcome, open_batch_destroy};
+static const cairn_batch_kind open_batch = {"cairn:openBatch", CAIRN_LANE_CPU, 6, open_batch_parse, execute, open_batch_outcome, open_batch_destroy};
 
 napi_value cairn_js_open_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &open_batch); }
 

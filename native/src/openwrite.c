@@ -69,7 +69,7 @@ static napi_value or_outcome(napi_env env, napi_status status, void *data, int *
   return cairn_restore_job_outcome(env, status, j->restore, is_error);
 }
 
-static const cairn_batch_kind open_restore_batch = {"cairn:openRestoreFileBatch", OPEN_ARGS + 11, or_parse, or_execute, or_outcome, or_destroy};
+static const cairn_batch_kind open_restore_batch = {"cairn:openRestoreFileBatch", CAIRN_LANE_IO, OPEN_ARGS + 11, or_parse, or_execute, or_outcome, or_destroy};
 
 /* openRestoreFileBatch(requests: Array<[...open's 6 arguments, ...restoreFile's 11]>): Promise<Array<{ warnings } | Error>> */
 napi_value cairn_js_open_restore_file_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &open_restore_batch); }

@@ -97,7 +97,7 @@ static napi_value pr_outcome(napi_env env, napi_status status, void *data, int *
   return v;
 }
 
-static const cairn_batch_kind pread_batch = {"cairn:preadBatch", 4, pr_parse, pr_execute, pr_outcome, pr_destroy};
+static const cairn_batch_kind pread_batch = {"cairn:preadBatch", CAIRN_LANE_IO, 4, pr_parse, pr_execute, pr_outcome, pr_destroy};
 
 /* preadBatch(requests: Array<[path, offset, length, out]>): Promise<Array<number | Error>> (bytes read into out; fewer than length at end of file) */
 napi_value cairn_js_pread_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &pread_batch); }

@@ -287,6 +287,6 @@ napi_value cairn_js_read_file(napi_env env, napi_callback_info info) {
 static void *rf_batch_parse(napi_env env, napi_value *args) { return rf_parse(env, args); }
 static napi_value rf_batch_outcome(napi_env env, napi_status status, void *j, int *is_error) { return rf_outcome(env, status, j, is_error); }
 static void rf_batch_destroy(napi_env env, void *j) { rf_free(env, j); }
-static const cairn_batch_kind read_file_batch = {"cairn:readFileBatch", 9, rf_batch_parse, rf_execute, rf_batch_outcome, rf_batch_destroy};
+static const cairn_batch_kind read_file_batch = {"cairn:readFileBatch", CAIRN_LANE_IO, 9, rf_batch_parse, rf_execute, rf_batch_outcome, rf_batch_destroy};
 
 napi_value cairn_js_read_file_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &read_file_batch); }

@@ -387,7 +387,7 @@ napi_value cairn_js_restore_file(napi_env env, napi_callback_info info) {
 static void *wf_batch_parse(napi_env env, napi_value *args) { return wf_parse_restore(env, args); }
 static napi_value wf_batch_outcome(napi_env env, napi_status status, void *j, int *is_error) { return wf_outcome(env, status, j, is_error); }
 static void wf_batch_destroy(napi_env env, void *j) { wf_free(env, j); }
-static const cairn_batch_kind restore_file_batch = {"cairn:restoreFileBatch", 11, wf_batch_parse, restore_execute, wf_batch_outcome, wf_batch_destroy};
+static const cairn_batch_kind restore_file_batch = {"cairn:restoreFileBatch", CAIRN_LANE_IO, 11, wf_batch_parse, restore_execute, wf_batch_outcome, wf_batch_destroy};
 
 napi_value cairn_js_restore_file_batch(napi_env env, napi_callback_info info) { return cairn_batch_call(env, info, &restore_file_batch); }
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
-import { addonPath, apiFromAddon, findRepoRoot, kernelConcurrency, loadAddon, loadFallback, native, Slots } from './index.js';
+import { addonPath, apiFromAddon, findRepoRoot, kernelConcurrency, loadAddon, loadFallback, native } from './index.js';
 
 const indexUrl = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'index.js')).href;
 
@@ -93,28 +93,41 @@ describe('native loader', () => {
     if (real.sealKey !== undefined) assert.equal(loadAddon()!.blobKernels, 'native');
   });
 
-  it('kernel jobs are admitted by a FIFO limiter of kernelConcurrency() slots', async () => {
-    assert.ok(kernelConcurrency() >= 1);
-    const slots = new Slots(2);
-    let running = 0;
-    let most = 0;
-    const order: number[] = [];
-    const job = (i: number) => async () => {
-      running++;
-      most = Math.max(most, running);
-      await new Promise((r) => setTimeout(r, 5));
-      running--;
-      order.push(i);
-      if (i === 3) throw new Error('job 3 fails');
-      return i;
-    };
-    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => slots.run(job(i))));
-    assert.equal(most, 2);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
-    assert.deepEqual(slots.pending, { active: 0, waiting: 0 });
-    assert.deepEqual([...order].sort(), [0, 1, 2, 3, 4, 5, 6, 7]);
-    // a job that throws synchronously rejects and frees its slot
-    await assert.rejects(slots.run(() => { throw new Error('sync'); }), /sync/);
-    assert.deepEqual(slots.pending, { active: 0, waiting: 0 });
+  it('kernelConcurrency() is the kernel thread count: CAIRN_KERNEL_THREADS, else one per CPU', () => {
+    const saved = process.env.CAIRN_KERNEL_THREADS;
+    try {
+      delete process.env.CAIRN_KERNEL_THREADS;
+      assert.equal(kernelConcurrency(), os.availableParallelism());
+      process.env.CAIRN_KERNEL_THREADS = '3';
+      assert.equal(kernelConcurrency(), 3);
+      process.env.CAIRN_KERNEL_THREADS = 'lots';
+      assert.equal(kernelConcurrency(), os.availableParallelism());
+    } finally {
+      if (saved === undefined) delete process.env.CAIRN_KERNEL_THREADS;
+      else process.env.CAIRN_KERNEL_THREADS = saved;
+    }
+  });
+
+  it('kernel jobs keep the process alive until they settle, and an idle process exits', { skip: native.blobKernels !== 'native' && 'no addon kernels' }, () => {
+    // Many jobs queued in one go, on one kernel thread and on several: every promise settles with
+    // the right result, the last one printed just before the process ends on its own (nothing
+    // else keeps the event loop alive), and afterwards the idle kernel threads do not hold it open.
+    const script = `
+      const { createHash } = await import('node:crypto');
+      const { native } = await import(${JSON.stringify(indexUrl)});
+      const bufs = Array.from({ length: 200 }, (_, i) => Buffer.alloc(1000 + i * 997, i));
+      const ids = await Promise.all(bufs.map((b) => native.sha256(b)));
+      const ok = ids.every((id, i) => id === createHash('sha256').update(bufs[i]).digest('hex'));
+      native.sha256(Buffer.alloc(1 << 20, 7)).then((id) => process.stdout.write((ok ? 'ok ' : 'WRONG ') + id.slice(0, 8)));
+    `;
+    for (const threads of ['1', '4']) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, CAIRN_KERNEL_THREADS: threads },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'ok 51b12eb8', `with ${threads} kernel thread(s)`);
+    }
   });
 });

@@ -5,12 +5,11 @@
  * fallback's are used then and `native.blobKernelsInfo` says why. Never prints: whoever cares
  * asks `native.kind` / `native.blobKernels`.
  *
- * The addon's asynchronous kernels (seal, open, sha256) run on libuv's thread pool, which Node's
- * asynchronous fs calls share. They are therefore admitted through one process-wide limiter of
- * `kernelConcurrency()` slots (at most the CPU count, and one thread fewer than the pool), so that
- * file reads and writes always find a free pool thread; callers can queue as many jobs as they
- * like. If UV_THREADPOOL_SIZE is not set, this module raises it (before the pool starts, which it
- * does on first use) to CPU count + 2 on machines with more than two CPUs.
+ * The addon's asynchronous kernels (seal, open, sha256) run on its own threads, one per CPU
+ * (native/src/kpool.c): callers may queue as many jobs as they like, and libuv's thread pool is
+ * left to file I/O (the addon's batched reads and writes, and Node's fs). If UV_THREADPOOL_SIZE is
+ * not set, this module raises it (before the pool starts, which it does on first use) to CPU
+ * count + 2 on machines with more than two CPUs.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -103,62 +102,14 @@ const BLOB_FUNCTIONS = ['sealKey', 'seal', 'sealSync', 'open', 'openSync', 'sha2
 
 const cpus = Math.max(1, availableParallelism());
 if (process.env.UV_THREADPOOL_SIZE === undefined && cpus + 2 > 4) process.env.UV_THREADPOOL_SIZE = String(cpus + 2);
-const poolSize = Math.max(1, Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '4', 10) || 4);
 
 /**
- * How many kernel jobs run on the thread pool at once (the limiter's size): the CPU count, but
- * at least one pool thread stays free for fs requests. Callers size their in-flight windows by it.
+ * How many kernel jobs run at once: the addon's kernel threads (CAIRN_KERNEL_THREADS, else one per
+ * CPU). Callers size their in-flight windows by it.
  */
 export function kernelConcurrency(): number {
-  return Math.max(1, Math.min(cpus, poolSize - 1));
-}
-
-/** A FIFO admission limiter: at most `size` started jobs are unsettled at any time. */
-export class Slots {
-  private active = 0;
-  private queue: Array<() => void> = [];
-  private head = 0;
-
-  constructor(readonly size: number) {}
-
-  run<T>(job: () => Promise<T>): Promise<T> {
-    if (this.active < this.size) {
-      this.active++;
-      return this.start(job);
-    }
-    // release() hands its slot straight to the next waiter (active stays counted).
-    return new Promise<void>((resolve) => this.queue.push(resolve)).then(() => this.start(job));
-  }
-
-  /** Jobs admitted and not yet settled, and jobs waiting for a slot. */
-  get pending(): { active: number; waiting: number } {
-    return { active: this.active, waiting: this.queue.length - this.head };
-  }
-
-  private start<T>(job: () => Promise<T>): Promise<T> {
-    let p: Promise<T>;
-    try {
-      p = job();
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    const release = () => this.release();
-    p.then(release, release);
-    return p;
-  }
-
-  private release(): void {
-    if (this.head < this.queue.length) {
-      const next = this.queue[this.head++]!;
-      if (this.head > 1024 && this.head * 2 > this.queue.length) {
-        this.queue = this.queue.slice(this.head);
-        this.head = 0;
-      }
-      next();
-    } else {
-      this.active--;
-    }
-  }
+  const n = Number.parseInt(process.env.CAIRN_KERNEL_THREADS ?? '', 10);
+  return n >= 1 && n <= 256 ? n : cpus;
 }
 
 /** 32 raw bytes for an ID given as hex (validated) or bytes; undefined stays undefined. */
@@ -187,40 +138,47 @@ function plainView(r: Buffer | number, out: Uint8Array | undefined): Buffer {
   return typeof r === 'number' ? viewOf(out!, r) : r;
 }
 
-/** The addon's blob kernels behind the NativeApi signatures, async ones admitted through one limiter. */
+/** Calls an addon function that returns a promise: an argument error it throws becomes the promise's rejection, as the API promises. */
+function rejecting<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return call();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** The addon's blob kernels behind the NativeApi signatures. */
 function addonBlobKernels(
   m: Required<Pick<AddonExports, (typeof BLOB_FUNCTIONS)[number]>> & Pick<AddonExports, 'readFileBatch' | 'openBatch'>,
   info: string,
 ): BlobKernels {
-  const slots = new Slots(kernelConcurrency());
   const batch = m.readFileBatch;
   // Up to 32 files per job (a few MiB with the archiver's small files), spread over as many jobs
   // as the kernels may run at once.
   // Blob opens of one event-loop turn (a restore opens every blob of a pack range at once) share
-  // jobs too; each batch is one kernel job for the limiter.
+  // jobs too.
   const openMany = m.openBatch;
   const openBatcher =
-    openMany === undefined ? undefined : new Coalescer<unknown[], Buffer | number>((reqs) => slots.run(() => openMany(reqs)), { maxBatch: 64, lanes: kernelConcurrency() });
+    openMany === undefined ? undefined : new Coalescer<unknown[], Buffer | number>((reqs) => openMany(reqs), { maxBatch: 64, lanes: kernelConcurrency() });
   const readBatcher = batch === undefined ? undefined : new Coalescer<unknown[], RawReadFile>((reqs) => batch(reqs), { maxBatch: 32, lanes: kernelConcurrency() });
   return {
     blobKernels: 'native',
     blobKernelsInfo: info,
     sealKey: m.sealKey,
-    seal: (key, data, o) =>
-      slots.run(() => m.seal(key, data, o.compress, o.level, o.hash ?? false, o.iv, o.out)).then((r) => sealedView(r, o.out)),
+    seal: (key, data, o) => rejecting(() => m.seal(key, data, o.compress, o.level, o.hash ?? false, o.iv, o.out)).then((r) => sealedView(r, o.out)),
     sealSync: (key, data, o) => sealedView(m.sealSync(key, data, o.compress, o.level, o.hash ?? false, o.iv, o.out), o.out),
     open: (key, sealed, o) =>
       (openBatcher !== undefined
         ? openBatcher.submit([key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out])
-        : slots.run(() => m.open(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out))
+        : rejecting(() => m.open(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out))
       ).then((r) => plainView(r, o.out)),
     openSync: (key, sealed, o) => plainView(m.openSync(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out), o.out),
-    sha256: (data) => slots.run(() => m.sha256(data)),
+    sha256: (data) => rejecting(() => m.sha256(data)),
     sha256Stream: () => {
       const s = m.sha256Stream();
-      return { update: (data) => slots.run(() => m.sha256Update(s, data)), digest: () => m.sha256Digest(s) };
+      return { update: (data) => rejecting(() => m.sha256Update(s, data)), digest: () => m.sha256Digest(s) };
     },
-    // I/O, not CPU: not admitted through the limiter (callers bound how many files they read).
+    // I/O (libuv's pool); callers bound how many files they read.
     // Calls made in one turn of the event loop share thread-pool jobs (see core/coalesce.ts).
     readFile: (path, out, o = {}) => {
       const sl = o.seal;
@@ -243,7 +201,7 @@ function rawMeta(m: FileMeta): RawMetaArgs {
 
 /**
  * The addon's restoreFile/finishFile behind the FileKernels signatures; the fallback's when the
- * addon predates them. I/O jobs: not admitted through the kernel limiter (callers bound them).
+ * addon predates them. I/O jobs on libuv's pool (callers bound them).
  */
 function fileKernels(m: Partial<AddonExports>): FileKernels {
   const { restoreFile, finishFile } = m;
@@ -262,7 +220,7 @@ function fileKernels(m: Partial<AddonExports>): FileKernels {
   };
 }
 
-/** pread: the addon's batch job (I/O: not admitted through the kernel limiter), else node:fs. */
+/** pread: the addon's batch job (I/O, libuv's pool), else node:fs. */
 function rangedReader(many: AddonExports['preadBatch']): NativeApi['pread'] {
   if (typeof many !== 'function') return fallbackFs.pread;
   const batcher = new Coalescer<unknown[], number>((reqs) => many(reqs), { maxBatch: 32, lanes: kernelConcurrency() });
@@ -271,7 +229,7 @@ function rangedReader(many: AddonExports['preadBatch']): NativeApi['pread'] {
 
 /**
  * restoreSealedFile: the addon's combined job (requests of one event-loop turn share jobs, see
- * core/coalesce.ts; I/O-bound like restoreFile, so not admitted through the kernel limiter), or
+ * core/coalesce.ts; on libuv's pool like restoreFile), or
  * open() then restoreFile().
  */
 function sealedFileRestorer(many: AddonExports['openRestoreFileBatch'], blob: BlobKernels, files: FileKernels): NativeApi['restoreSealedFile'] {
