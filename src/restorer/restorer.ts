@@ -492,8 +492,15 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
   };
 
+  // Packs alternately from the front and the back of the plan, which lists them in tree order: a
+  // snapshot's large files and its many small ones usually lie apart, and the first keep the
+  // kernel threads busy (decrypting large blobs) while the others keep the I/O threads busy
+  // (creating files). In plan order the two phases came one after the other.
   const packNumbers = function* () {
-    for (let p = 0; p < B.packCount; p++) yield p;
+    for (let lo = 0, hi = B.packCount - 1; lo <= hi; ) {
+      yield lo++;
+      if (lo <= hi) yield hi--;
+    }
   };
   try {
     await mapLimit(packNumbers(), opts.packConcurrency ?? 4, async (p) => {
@@ -567,14 +574,23 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     }
   }
 
-  // 4. Directory metadata last, deepest first (in plan order at equal depth), so restoring
-  //    contents does not change it again.
-  for (const i of dirsDeepestFirst(plan)) {
-    try {
-      await applyMeta(i);
-    } catch (err) {
-      fail(i, err);
-    }
+  // 4. Directory metadata last, deepest first, so restoring contents does not change it again and
+  //    a directory made unreadable (no x bit) is only made so once everything below is done. The
+  //    directories of one depth do not affect each other: they get theirs at the same time (up
+  //    to SETUP_CONCURRENCY; one after the other, 1,220 directories waited ~0.4 s for ~5 round
+  //    trips each).
+  const dirs = dirsDeepestFirst(plan);
+  for (let from = 0; from < dirs.length; ) {
+    let to = from + 1;
+    while (to < dirs.length && E.depth(dirs[to]!) === E.depth(dirs[from]!)) to++;
+    await mapLimit(dirs.subarray(from, to), SETUP_CONCURRENCY, async (i) => {
+      try {
+        await applyMeta(i);
+      } catch (err) {
+        fail(i, err);
+      }
+    });
+    from = to;
   }
   if (ownersSkipped > 0) {
     summary.warnings.unshift(`ownership of ${ownersSkipped} entries not restored: restoring owners needs root (running as uid ${euid})`);
