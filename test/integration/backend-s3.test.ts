@@ -9,6 +9,7 @@ import { mapLimit } from '../../src/core/semaphore.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { tempDir } from '../support/env.js';
 import { makeCerts, startTlsTerminator } from '../support/tls.js';
+import { recordingLogger } from '../support/logger.js';
 import { openS3Backend } from '../../src/backend/s3/index.js';
 import { openBackend } from '../../src/backend/open.js';
 import { hasCeph, startCeph, type CephS3 } from '../support/ceph.js';
@@ -113,10 +114,43 @@ describe('S3 backend on Ceph RGW', { skip }, () => {
       await ca.close();
       const insecure = await openBackend(id, { env: ceph!.env, insecureSkipTLSVerify: true });
       assert.deepEqual(await insecure.load({ type: 'config', name: 'config' }), Buffer.from('over tls'));
+      // ranged reads take the direct client (backend/range-get.ts): same trust rules
+      assert.deepEqual(await insecure.load({ type: 'config', name: 'config' }, 5, 3), Buffer.from('tls'));
       await insecure.close();
+      const ca2 = await openBackend(id, { env: ceph!.env, caCerts: [certs.caPem] });
+      assert.deepEqual(await ca2.load({ type: 'config', name: 'config' }, 0, 4), Buffer.from('over'));
+      await ca2.close();
+      const plain2 = await openBackend(id, { env: ceph!.env, retry: { maxAttempts: 2, initialDelayMs: 1 } });
+      await assert.rejects(plain2.load({ type: 'config', name: 'config' }, 0, 4), /certificate|self.signed|verify/i);
+      await plain2.close();
     } finally {
       await term.close();
       t.cleanup();
+    }
+  });
+
+  it('ranged reads: direct client and SDK give the same bytes; a missing file is NOT_FOUND either way', async () => {
+    const data = randomBytes(3 << 20);
+    const h = { type: 'pack' as const, name: createHash('sha256').update(data).digest('hex') };
+    const logger = recordingLogger();
+    const cfg = { bucket: 'contract', prefix: 'ranged', endpoint: ceph!.endpoint, accessKeyId: ceph!.accessKey, secretAccessKey: ceph!.secretKey };
+    const direct = openS3Backend(cfg, { logger });
+    const sdk = openS3Backend({ ...cfg, directReads: false });
+    try {
+      await direct.save(h, data);
+      for (const [off, len] of [[0, data.length], [1, 1], [12345, 2 << 20], [data.length - 10, 10]] as const) {
+        const into = Buffer.alloc(len + 5);
+        const a = await direct.load(h, off, len, into);
+        assert.ok(a.equals(data.subarray(off, off + len)));
+        assert.equal(a.buffer, into.buffer, 'read into the given buffer');
+        assert.ok((await sdk.load(h, off, len)).equals(a));
+      }
+      assert.ok(logger.lines.some((l) => l.msg === 's3 ranged reads' && l.fields?.via === 'direct'));
+      const missing = { type: 'pack' as const, name: 'f'.repeat(64) };
+      for (const b of [direct, sdk]) await assert.rejects(b.load(missing, 0, 10), (e: unknown) => e instanceof CairnError && e.code === 'NOT_FOUND');
+    } finally {
+      await direct.close();
+      await sdk.close();
     }
   });
 

@@ -51,6 +51,12 @@ export interface S3Config {
    * server answers 501 Not Implemented.
    */
   conditionalWrites?: boolean;
+  /**
+   * Ranged reads at a path-style custom endpoint (Ceph RGW, MinIO, …) go through cairn's lean
+   * HTTP client (backend/range-get.ts) instead of the SDK (default true); AWS's own endpoints and
+   * virtual-host addressing always use the SDK.
+   */
+  directReads?: boolean;
   /** TLS: extra trusted CA certificates (PEM), added to the system roots. */
   caCerts?: Array<string | Buffer>;
   /** TLS: skip certificate verification (Velero's insecureSkipTLSVerify). */

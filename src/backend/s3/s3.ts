@@ -30,6 +30,7 @@ import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatu
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
 import { readSource, sourceReadError } from '../object-store.js';
 import { isAwsHost, parseSharedCredentials, regionFromAwsHost, type S3Config } from './config.js';
+import { DirectReads } from './direct-reads.js';
 
 const MiB = 1024 * 1024;
 
@@ -74,6 +75,9 @@ export class S3Backend implements Backend {
   private readonly partConcurrency: number;
   private conditional: boolean;
   private client: Promise<S3Client> | undefined;
+  /** How the client addresses the store (set with the client). */
+  private addressing: { endpoint: string | undefined; forcePathStyle: boolean } | undefined;
+  private direct: Promise<DirectReads | undefined> | undefined;
   private closed = false;
 
   constructor(private readonly cfg: S3Config, opts: { logger?: Logger } = {}) {
@@ -128,14 +132,20 @@ export class S3Backend implements Backend {
     return undefined; // the SDK's default chain (env, AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE, web identity, IMDS)
   }
 
-  private makeClient(region: string, creds: S3ClientConfig['credentials'], forAws: boolean): S3Client {
+  /** The endpoint given to the SDK (undefined: AWS's, by region) and whether buckets are addressed by path. */
+  private addressingFor(forAws: boolean): { endpoint: string | undefined; forcePathStyle: boolean } {
     const c = this.cfg;
     const host = this.endpointHost();
     // AWS's standard hosts are addressed by region (the SDK picks the endpoint); anything else
     // (MinIO, Ceph, a VPC endpoint) is used as given.
     const endpoint = c.endpoint && !(host && forAws && /^s3([.-][a-z0-9-]+)*\.amazonaws\.com(\.cn)?$/i.test(host)) ? c.endpoint.replace(/\/+$/, '') : undefined;
     const lookup = c.bucketLookup ?? 'auto';
-    const forcePathStyle = lookup === 'path' || (lookup === 'auto' && !forAws);
+    return { endpoint, forcePathStyle: lookup === 'path' || (lookup === 'auto' && !forAws) };
+  }
+
+  private makeClient(region: string, creds: S3ClientConfig['credentials'], forAws: boolean): S3Client {
+    const c = this.cfg;
+    const { endpoint, forcePathStyle } = this.addressingFor(forAws);
     const mode = c.checksumMode ?? 'WHEN_REQUIRED';
     return new S3Client({
       region,
@@ -177,6 +187,7 @@ export class S3Backend implements Backend {
     let region = this.cfg.region || (host ? regionFromAwsHost(host) : undefined);
     if (!region) region = await this.discoverRegion(creds, forAws);
     this.logger.debug('s3 client ready', { region, endpoint: this.cfg.endpoint ?? 'aws', bucket: this.cfg.bucket });
+    this.addressing = this.addressingFor(forAws);
     return this.makeClient(region, creds, forAws);
   }
 
@@ -482,6 +493,15 @@ export class S3Backend implements Backend {
     }
     const range = length !== undefined ? `bytes=${offset}-${offset + length - 1}` : offset > 0 ? `bytes=${offset}-` : undefined;
     const client = await this.getClient();
+    if (length !== undefined) {
+      const direct = await this.directReads(client);
+      if (direct !== undefined) {
+        const r = await direct.read(objectKey(this.prefix, h), offset, length, into, what);
+        if (r.ok) return r.data;
+        // Any other answer (an error status, a store that ignored Range): the SDK's request below
+        // gets it again and tells what it means.
+      }
+    }
     let out;
     try {
       out = await client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, Range: range }));
@@ -572,8 +592,30 @@ export class S3Backend implements Backend {
     }
   }
 
+  /** The lean range reader (direct-reads.ts) when the store is addressed in a way it can follow and it is not turned off. */
+  private directReads(client: S3Client): Promise<DirectReads | undefined> {
+    if (this.cfg.directReads === false || this.addressing === undefined) return Promise.resolve(undefined);
+    const { endpoint, forcePathStyle } = this.addressing;
+    this.direct ??= DirectReads.forClient(client, endpoint, this.cfg.bucket, forcePathStyle, {
+      maxSockets: Math.max(1, this.cfg.connections ?? 5) * this.partConcurrency,
+      idleMs: this.idleMs,
+      connectTimeoutMs: this.cfg.connectTimeoutMs ?? 10_000,
+      tls: {
+        rejectUnauthorized: !this.cfg.insecureSkipTLSVerify,
+        ca: this.cfg.caCerts?.length ? [...rootCertificates, ...this.cfg.caCerts.map((c) => c.toString())] : undefined,
+      },
+    }).then((d) => {
+      this.logger.debug('s3 ranged reads', { via: d !== undefined ? 'direct' : 'sdk' });
+      return d;
+    });
+    return this.direct;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    const d = this.direct;
+    this.direct = undefined;
+    if (d) (await d.catch(() => undefined))?.close();
     const c = this.client;
     this.client = undefined;
     if (c) (await c.catch(() => undefined))?.destroy();
