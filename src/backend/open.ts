@@ -151,7 +151,7 @@ export const EXTENDED_OPTIONS: Record<string, OptDef> = {
   's3.layout': { kind: 'enum', values: ['default'], help: 'repository layout (only "default")' },
   's3.checksum': { kind: 'enum', values: ['when_required', 'when_supported'], help: 'SDK checksums (when_required works with Ceph/MinIO)' },
   's3.conditional-writes': { kind: 'bool', help: 'create-only writes with If-None-Match (default true)' },
-  's3.direct-reads': { kind: 'bool', help: 'read ranges at path-style endpoints with cairn\'s own lean HTTP client (default true)' },
+  's3.direct': { kind: 'bool', help: 'data reads and uploads at path-style endpoints through cairn\'s own lean HTTP client (default true)' },
   's3.multipart-threshold': { kind: 'size', help: 'files at least this large use multipart upload (default 64MiB)' },
   's3.part-size': { kind: 'size', help: 'multipart part size (default 16MiB)' },
   's3.profile': { kind: 'string', help: 'profile of the shared credentials file' },
@@ -270,7 +270,7 @@ export function resolveS3Config(base: S3Config, o: BackendOptions = {}): S3Confi
   if (x['s3.list-objects-v1'] !== undefined) c.listObjectsV1 = boolOpt(x['s3.list-objects-v1']);
   if (x['s3.checksum']) c.checksumMode = x['s3.checksum'] === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
   if (x['s3.conditional-writes'] !== undefined) c.conditionalWrites = boolOpt(x['s3.conditional-writes']);
-  if (x['s3.direct-reads'] !== undefined) c.directReads = boolOpt(x['s3.direct-reads']);
+  if (x['s3.direct'] !== undefined) c.directRequests = boolOpt(x['s3.direct']);
   if (x['s3.multipart-threshold']) c.multipartThreshold = parseSize(x['s3.multipart-threshold']);
   if (x['s3.part-size']) c.partSize = parseSize(x['s3.part-size']);
   if (x['s3.profile']) c.profile = x['s3.profile'];

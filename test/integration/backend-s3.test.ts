@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import { CairnError } from '../../src/core/errors.js';
 import { mapLimit } from '../../src/core/semaphore.js';
@@ -135,7 +136,7 @@ describe('S3 backend on Ceph RGW', { skip }, () => {
     const logger = recordingLogger();
     const cfg = { bucket: 'contract', prefix: 'ranged', endpoint: ceph!.endpoint, accessKeyId: ceph!.accessKey, secretAccessKey: ceph!.secretKey };
     const direct = openS3Backend(cfg, { logger });
-    const sdk = openS3Backend({ ...cfg, directReads: false });
+    const sdk = openS3Backend({ ...cfg, directRequests: false });
     try {
       await direct.save(h, data);
       for (const [off, len] of [[0, data.length], [1, 1], [12345, 2 << 20], [data.length - 10, 10]] as const) {
@@ -145,7 +146,7 @@ describe('S3 backend on Ceph RGW', { skip }, () => {
         assert.equal(a.buffer, into.buffer, 'read into the given buffer');
         assert.ok((await sdk.load(h, off, len)).equals(a));
       }
-      assert.ok(logger.lines.some((l) => l.msg === 's3 ranged reads' && l.fields?.via === 'direct'));
+      assert.ok(logger.lines.some((l) => l.msg === 's3 data requests' && l.fields?.via === 'direct'));
       const missing = { type: 'pack' as const, name: 'f'.repeat(64) };
       for (const b of [direct, sdk]) await assert.rejects(b.load(missing, 0, 10), (e: unknown) => e instanceof CairnError && e.code === 'NOT_FOUND');
     } finally {
@@ -169,6 +170,20 @@ describe('S3 backend on Ceph RGW', { skip }, () => {
       // a body that does not match its name is refused by the store, not stored
       await assert.rejects(b.save({ type: 'index', name: createHash('sha256').update('other').digest('hex') }, Buffer.from('this')), (e: unknown) => e instanceof CairnError && e.code === 'CORRUPT');
       await b.close();
+      // the same through saveFile, whose PUTs go by the direct client: 501 -> plain writes, a file
+      // already there (412) is checked and accepted, a body that does not match its name is CORRUPT
+      const source = (d: Buffer) => ({ size: d.length, stream: (start = 0, end = d.length) => Readable.from([d.subarray(start, end)]) });
+      const d = openS3Backend({ bucket: 'contract', prefix: 'no-conditional-direct', endpoint: proxy.url, accessKeyId: ceph!.accessKey, secretAccessKey: ceph!.secretKey });
+      const pack = randomBytes(100_000);
+      const ph = { type: 'pack' as const, name: createHash('sha256').update(pack).digest('hex') };
+      await d.saveFile!(ph, source(pack));
+      assert.equal(proxy.injected.status, 2, 'the direct PUT tried If-None-Match once');
+      assert.ok((await d.load(ph, 10, 1000)).equals(pack.subarray(10, 1010)));
+      await assert.rejects(d.saveFile!({ type: 'pack', name: createHash('sha256').update('other').digest('hex') }, source(pack)), (e: unknown) => e instanceof CairnError && e.code === 'CORRUPT');
+      await d.close();
+      const c = openS3Backend({ bucket: 'contract', prefix: 'no-conditional-direct', endpoint: ceph!.endpoint, accessKeyId: ceph!.accessKey, secretAccessKey: ceph!.secretKey });
+      await c.saveFile!(ph, source(pack)); // 412: already there with the same size
+      await c.close();
     } finally {
       await proxy.close();
     }

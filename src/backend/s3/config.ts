@@ -52,11 +52,12 @@ export interface S3Config {
    */
   conditionalWrites?: boolean;
   /**
-   * Ranged reads at a path-style custom endpoint (Ceph RGW, MinIO, …) go through cairn's lean
-   * HTTP client (backend/range-get.ts) instead of the SDK (default true); AWS's own endpoints and
-   * virtual-host addressing always use the SDK.
+   * Ranged reads and uploads of packs and other content-named files below the multipart threshold
+   * at a path-style custom endpoint (Ceph RGW, MinIO, …) go through cairn's lean HTTP client
+   * (backend/lean-http.ts) instead of the SDK (default true); AWS's own endpoints and virtual-host
+   * addressing always use the SDK.
    */
-  directReads?: boolean;
+  directRequests?: boolean;
   /** TLS: extra trusted CA certificates (PEM), added to the system roots. */
   caCerts?: Array<string | Buffer>;
   /** TLS: skip certificate verification (Velero's insecureSkipTLSVerify). */

@@ -30,7 +30,7 @@ import { BackendError, describeHandle, isRetryableNetworkError, isRetryableStatu
 import { listPrefix, nameFromKey, normalizePrefix, objectKey } from '../layout.js';
 import { readSource, sourceReadError } from '../object-store.js';
 import { isAwsHost, parseSharedCredentials, regionFromAwsHost, type S3Config } from './config.js';
-import { DirectReads } from './direct-reads.js';
+import { DirectS3, errorCode } from './direct.js';
 
 const MiB = 1024 * 1024;
 
@@ -77,7 +77,7 @@ export class S3Backend implements Backend {
   private client: Promise<S3Client> | undefined;
   /** How the client addresses the store (set with the client). */
   private addressing: { endpoint: string | undefined; forcePathStyle: boolean } | undefined;
-  private direct: Promise<DirectReads | undefined> | undefined;
+  private direct: Promise<DirectS3 | undefined> | undefined;
   private closed = false;
 
   constructor(private readonly cfg: S3Config, opts: { logger?: Logger } = {}) {
@@ -391,9 +391,40 @@ export class S3Backend implements Backend {
   }
 
   private async putStream(client: S3Client, h: FileHandle, key: string, src: FileSource, conditional: boolean): Promise<void> {
+    // Files named by their content (all but the config) go up directly where that is possible.
+    const direct = h.type !== 'config' ? await this.directRequests(client) : undefined;
+    if (direct !== undefined) return this.putDirect(direct, h, key, src, conditional);
     const body = src.stream();
     const cmd = this.signWithName(new PutObjectCommand({ ...this.objectParams(h, key), Body: body, ContentLength: src.size, IfNoneMatch: conditional ? '*' : undefined }), h);
     await this.sendStream(describeHandle(h), body, (abortSignal) => client.send(cmd, { abortSignal }));
+  }
+
+  /**
+   * putStream through the direct client. Any answer but 200 becomes an error shaped like the SDK's
+   * (status, code, headers), so that store() and mapError() treat both alike (501 and 412 included).
+   */
+  private async putDirect(direct: DirectS3, h: FileHandle, key: string, src: FileSource, conditional: boolean): Promise<void> {
+    const what = describeHandle(h);
+    const headers: Record<string, string> = {};
+    if (conditional) headers['if-none-match'] = '*';
+    const sc = this.objectParams(h, key).StorageClass;
+    if (sc) headers['x-amz-storage-class'] = sc;
+    let r;
+    try {
+      r = await direct.put(key, src.size, h.name, headers, () => src.stream(), what);
+    } catch (e) {
+      // reading our own file failed: that is not the store's fault (and not worth a retry)
+      const cause = (e as { cause?: { bodyRead?: boolean; cause?: unknown } }).cause;
+      if (cause?.bodyRead) throw sourceReadError(cause.cause, what);
+      throw e;
+    }
+    if (r.status === 200) return;
+    const { code, message } = errorCode(r.body);
+    throw Object.assign(new Error(message ?? `HTTP ${r.status}`), {
+      name: code ?? (r.status === 412 ? 'PreconditionFailed' : `HTTP${r.status}`),
+      $metadata: { httpStatusCode: r.status },
+      $response: { statusCode: r.status, headers: r.headers },
+    });
   }
 
   /**
@@ -494,7 +525,7 @@ export class S3Backend implements Backend {
     const range = length !== undefined ? `bytes=${offset}-${offset + length - 1}` : offset > 0 ? `bytes=${offset}-` : undefined;
     const client = await this.getClient();
     if (length !== undefined) {
-      const direct = await this.directReads(client);
+      const direct = await this.directRequests(client);
       if (direct !== undefined) {
         const r = await direct.read(objectKey(this.prefix, h), offset, length, into, what);
         if (r.ok) return r.data;
@@ -592,11 +623,11 @@ export class S3Backend implements Backend {
     }
   }
 
-  /** The lean range reader (direct-reads.ts) when the store is addressed in a way it can follow and it is not turned off. */
-  private directReads(client: S3Client): Promise<DirectReads | undefined> {
-    if (this.cfg.directReads === false || this.addressing === undefined) return Promise.resolve(undefined);
+  /** Direct requests (direct.ts) when the store is addressed in a way they can follow and they are not turned off. */
+  private directRequests(client: S3Client): Promise<DirectS3 | undefined> {
+    if (this.cfg.directRequests === false || this.addressing === undefined) return Promise.resolve(undefined);
     const { endpoint, forcePathStyle } = this.addressing;
-    this.direct ??= DirectReads.forClient(client, endpoint, this.cfg.bucket, forcePathStyle, {
+    this.direct ??= DirectS3.forClient(client, endpoint, this.cfg.bucket, forcePathStyle, {
       maxSockets: Math.max(1, this.cfg.connections ?? 5) * this.partConcurrency,
       idleMs: this.idleMs,
       connectTimeoutMs: this.cfg.connectTimeoutMs ?? 10_000,
@@ -605,7 +636,7 @@ export class S3Backend implements Backend {
         ca: this.cfg.caCerts?.length ? [...rootCertificates, ...this.cfg.caCerts.map((c) => c.toString())] : undefined,
       },
     }).then((d) => {
-      this.logger.debug('s3 ranged reads', { via: d !== undefined ? 'direct' : 'sdk' });
+      this.logger.debug('s3 data requests', { via: d !== undefined ? 'direct' : 'sdk' });
       return d;
     });
     return this.direct;

@@ -1,15 +1,16 @@
-/** The lean ranged-GET client (backend/range-get.ts) against real HTTP and HTTPS servers on loopback. */
+/** The lean HTTP client (backend/lean-http.ts) against real HTTP and HTTPS servers on loopback. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BackendError } from '../../src/backend/errors.js';
-import { RangeGetter } from '../../src/backend/range-get.js';
+import { LeanHttp } from '../../src/backend/lean-http.js';
 import { tempDir } from '../support/env.js';
 import { makeCerts } from '../support/tls.js';
 
@@ -99,7 +100,7 @@ async function serve(server: http.Server | https.Server, scheme: 'http' | 'https
 
 const rangeHeaders = (u: URL, from: number, length: number) => ({ host: u.host, range: `bytes=${from}-${from + length - 1}` });
 
-describe('RangeGetter (lean ranged GETs)', () => {
+describe('LeanHttp: ranged GETs', () => {
   let srv: Served;
   before(async () => {
     srv = await serve(http.createServer({ keepAliveTimeout: 60_000 }, handler), 'http');
@@ -109,13 +110,13 @@ describe('RangeGetter (lean ranged GETs)', () => {
   });
 
   it('reads a range that spans many socket reads into the caller’s buffer, and reuses the connection', async () => {
-    const g = new RangeGetter({ maxSockets: 4, idleMs: 5000 });
+    const g = new LeanHttp({ maxSockets: 4, idleMs: 5000 });
     try {
       const before = srv.connections;
       const into = Buffer.alloc(2 << 20);
       for (const [from, length] of [[0, 1 << 20], [12345, 2 << 20], [(3 << 20) - 7, 7]] as const) {
         const u = srv.url('/range');
-        const r = await g.get(u, rangeHeaders(u, from, length), length, { into, what: 'obj' });
+        const r = await g.getRange(u, rangeHeaders(u, from, length), length, { into, what: 'obj' });
         assert.ok(r.ok);
         assert.equal(r.data.buffer, into.buffer, 'read into the given buffer');
         assert.ok(r.data.equals(DATA.subarray(from, from + length)));
@@ -123,7 +124,7 @@ describe('RangeGetter (lean ranged GETs)', () => {
       assert.equal(srv.connections - before, 1, 'one keep-alive connection for three requests');
       // without a large enough buffer of its own, a new one is made
       const u = srv.url('/range');
-      const r = await g.get(u, rangeHeaders(u, 10, 1000), 1000, { into: Buffer.alloc(10), what: 'obj' });
+      const r = await g.getRange(u, rangeHeaders(u, 10, 1000), 1000, { into: Buffer.alloc(10), what: 'obj' });
       assert.ok(r.ok && r.data.equals(DATA.subarray(10, 1010)));
     } finally {
       g.close();
@@ -131,14 +132,14 @@ describe('RangeGetter (lean ranged GETs)', () => {
   });
 
   it('reports any other answer as not ok (error status, Range ignored, chunked body) and recovers', async () => {
-    const g = new RangeGetter({ maxSockets: 2, idleMs: 5000 });
+    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
     try {
       for (const [p, status] of [['/missing', 404], ['/ignores-range', 200], ['/chunked', 206]] as const) {
         const u = srv.url(p);
-        assert.deepEqual(await g.get(u, rangeHeaders(u, 0, 100), 100, { what: 'obj' }), { ok: false, status });
+        assert.deepEqual(await g.getRange(u, rangeHeaders(u, 0, 100), 100, { what: 'obj' }), { ok: false, status });
       }
       const u = srv.url('/range');
-      const r = await g.get(u, rangeHeaders(u, 0, 100), 100, { what: 'obj' });
+      const r = await g.getRange(u, rangeHeaders(u, 0, 100), 100, { what: 'obj' });
       assert.ok(r.ok && r.data.equals(DATA.subarray(0, 100)));
     } finally {
       g.close();
@@ -146,17 +147,17 @@ describe('RangeGetter (lean ranged GETs)', () => {
   });
 
   it('a body cut short or a stalled one is a retryable BackendError naming the object and the bytes received', async () => {
-    const g = new RangeGetter({ maxSockets: 2, idleMs: 300 });
+    const g = new LeanHttp({ maxSockets: 2, idleMs: 300 });
     try {
       let u = srv.url('/cut');
-      await assert.rejects(g.get(u, rangeHeaders(u, 0, 100_000), 100_000, { what: 'data/ab/abcd' }), (e: unknown) => {
+      await assert.rejects(g.getRange(u, rangeHeaders(u, 0, 100_000), 100_000, { what: 'data/ab/abcd' }), (e: unknown) => {
         assert.ok(e instanceof BackendError);
         assert.equal(e.retryable, true);
         assert.match(e.message, /^data\/ab\/abcd: connection failed after \d+ bytes of the body/);
         return true;
       });
       u = srv.url('/stall');
-      await assert.rejects(g.get(u, rangeHeaders(u, 0, 100_000), 100_000, { what: 'obj' }), (e: unknown) => {
+      await assert.rejects(g.getRange(u, rangeHeaders(u, 0, 100_000), 100_000, { what: 'obj' }), (e: unknown) => {
         assert.ok(e instanceof BackendError && e.retryable);
         assert.match(e.message, /after 100 bytes of the body: no data for 300 ms/);
         return true;
@@ -167,11 +168,11 @@ describe('RangeGetter (lean ranged GETs)', () => {
   });
 
   it('a kept-alive connection the server closed meanwhile is replaced without an error', async () => {
-    const g = new RangeGetter({ maxSockets: 1, idleMs: 5000 });
+    const g = new LeanHttp({ maxSockets: 1, idleMs: 5000 });
     try {
       const u = srv.url('/close-after');
       for (let i = 0; i < 3; i++) {
-        const r = await g.get(u, rangeHeaders(u, i, 50), 50, { what: 'obj' });
+        const r = await g.getRange(u, rangeHeaders(u, i, 50), 50, { what: 'obj' });
         assert.ok(r.ok && r.data.equals(DATA.subarray(i, i + 50)));
         // the server's close lands while the connection is idle, or races the next request
         if (i === 1) await new Promise((r) => setTimeout(r, 50));
@@ -183,10 +184,10 @@ describe('RangeGetter (lean ranged GETs)', () => {
 
   it('opens at most maxSockets connections; further requests wait for one', async () => {
     const s2 = await serve(http.createServer({ keepAliveTimeout: 60_000 }, handler), 'http');
-    const g = new RangeGetter({ maxSockets: 2, idleMs: 5000 });
+    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
     try {
       const u = s2.url('/range');
-      const results = await Promise.all(Array.from({ length: 7 }, (_, i) => g.get(u, rangeHeaders(u, i * 1000, 100_000), 100_000, { what: 'obj' })));
+      const results = await Promise.all(Array.from({ length: 7 }, (_, i) => g.getRange(u, rangeHeaders(u, i * 1000, 100_000), 100_000, { what: 'obj' })));
       results.forEach((r, i) => assert.ok(r.ok && r.data.equals(DATA.subarray(i * 1000, i * 1000 + 100_000))));
       assert.equal(s2.mostConcurrent, 2);
     } finally {
@@ -197,13 +198,13 @@ describe('RangeGetter (lean ranged GETs)', () => {
 
   it('idle connections do not keep a process alive', async () => {
     // the child reads a range and must then exit on its own (the server here stays up)
-    const mod = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/backend/range-get.js')).href;
+    const mod = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/backend/lean-http.js')).href;
     const u = srv.url('/range');
     const script = `
-      const { RangeGetter } = await import(${JSON.stringify(mod)});
-      const g = new RangeGetter({ maxSockets: 2, idleMs: 5000 });
+      const { LeanHttp } = await import(${JSON.stringify(mod)});
+      const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
       const u = new URL(${JSON.stringify(u.href)});
-      const r = await g.get(u, { host: u.host, range: 'bytes=0-99' }, 100, { what: 'obj' });
+      const r = await g.getRange(u, { host: u.host, range: 'bytes=0-99' }, 100, { what: 'obj' });
       process.stdout.write(String(r.ok && r.data.length));
     `;
     // (asynchronously: the server answering it lives in this process)
@@ -223,24 +224,134 @@ describe('RangeGetter (lean ranged GETs)', () => {
     const s = await serve(https.createServer({ key: certs.key, cert: certs.cert, keepAliveTimeout: 60_000 }, handler), 'https');
     try {
       const u = s.url('/range');
-      const trusted = new RangeGetter({ maxSockets: 2, idleMs: 5000, tls: { ca: certs.caPem } });
-      const r = await trusted.get(u, rangeHeaders(u, 77, 300_000), 300_000, { what: 'obj' });
+      const trusted = new LeanHttp({ maxSockets: 2, idleMs: 5000, tls: { ca: certs.caPem } });
+      const r = await trusted.getRange(u, rangeHeaders(u, 77, 300_000), 300_000, { what: 'obj' });
       assert.ok(r.ok && r.data.equals(DATA.subarray(77, 300_077)));
       trusted.close();
-      const untrusted = new RangeGetter({ maxSockets: 2, idleMs: 5000 });
-      await assert.rejects(untrusted.get(u, rangeHeaders(u, 0, 10), 10, { what: 'obj' }), (e: unknown) => {
+      const untrusted = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
+      await assert.rejects(untrusted.getRange(u, rangeHeaders(u, 0, 10), 10, { what: 'obj' }), (e: unknown) => {
         assert.ok(e instanceof BackendError);
         assert.equal(e.retryable, false);
         assert.match(e.message, /certificate/i);
         return true;
       });
       untrusted.close();
-      const insecure = new RangeGetter({ maxSockets: 2, idleMs: 5000, tls: { rejectUnauthorized: false } });
-      assert.ok((await insecure.get(u, rangeHeaders(u, 0, 10), 10, { what: 'obj' })).ok);
+      const insecure = new LeanHttp({ maxSockets: 2, idleMs: 5000, tls: { rejectUnauthorized: false } });
+      assert.ok((await insecure.getRange(u, rangeHeaders(u, 0, 10), 10, { what: 'obj' })).ok);
       insecure.close();
     } finally {
       await s.close();
       t.cleanup();
+    }
+  });
+});
+
+describe('LeanHttp: requests with a body', () => {
+  let srv: Served;
+  const seen: Array<{ method: string; url: string; bytes: number; sha: string }> = [];
+  before(async () => {
+    srv = await serve(
+      http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+        if (req.url === '/forbidden') {
+          // answers at once, without reading the body
+          const xml = '<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>';
+          res.writeHead(403, { 'content-type': 'application/xml', 'content-length': xml.length, 'x-amz-request-id': 'r1' });
+          res.end(xml);
+          return;
+        }
+        const h = createHash('sha256');
+        let bytes = 0;
+        req.on('data', (c: Buffer) => {
+          h.update(c);
+          bytes += c.length;
+        });
+        req.on('end', () => {
+          const sha = h.digest('hex');
+          seen.push({ method: req.method!, url: req.url!, bytes, sha });
+          if (req.url === '/exists') {
+            const xml = '<Error><Code>PreconditionFailed</Code></Error>';
+            res.writeHead(412, { 'content-type': 'application/xml', 'content-length': xml.length });
+            res.end(xml);
+          } else if (req.url === '/chunked-answer') {
+            res.writeHead(200, { 'transfer-encoding': 'chunked' });
+            res.end('x'.repeat(100));
+          } else {
+            res.writeHead(200, { etag: `"${sha}"`, 'content-length': 0 });
+            res.end();
+          }
+        });
+      }),
+      'http',
+    );
+  });
+  after(async () => {
+    await srv.close();
+  });
+
+  const body = (n: number) => () => Readable.from((function* () {
+    for (let off = 0; off < n; off += 256 * 1024) yield DATA.subarray(off, Math.min(n, off + 256 * 1024));
+  })());
+
+  it('sends the body as it is read and returns the answer; the connection is reused', async () => {
+    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
+    try {
+      const before = srv.connections;
+      for (const n of [DATA.length, 0, 12345]) {
+        const u = srv.url('/obj');
+        const r = await g.send('PUT', u, { host: u.host, 'content-length': String(n) }, body(n), 'obj');
+        assert.equal(r.status, 200);
+        assert.equal(r.headers.etag, `"${createHash('sha256').update(DATA.subarray(0, n)).digest('hex')}"`);
+        assert.deepEqual(seen.at(-1), { method: 'PUT', url: '/obj', bytes: n, sha: createHash('sha256').update(DATA.subarray(0, n)).digest('hex') });
+      }
+      assert.equal(srv.connections - before, 1);
+    } finally {
+      g.close();
+    }
+  });
+
+  it('returns error answers with their headers and body, also one that comes before the body is sent', async () => {
+    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
+    try {
+      let u = srv.url('/exists');
+      let r = await g.send('PUT', u, { host: u.host, 'content-length': '1000' }, body(1000), 'obj');
+      assert.equal(r.status, 412);
+      assert.match(r.body.toString(), /PreconditionFailed/);
+      u = srv.url('/forbidden');
+      r = await g.send('PUT', u, { host: u.host, 'content-length': String(DATA.length) }, body(DATA.length), 'obj');
+      assert.equal(r.status, 403);
+      assert.equal(r.headers['x-amz-request-id'], 'r1');
+      assert.match(r.body.toString(), /AccessDenied/);
+      // an answer whose body this client does not read (chunked) keeps its status and headers
+      u = srv.url('/chunked-answer');
+      r = await g.send('PUT', u, { host: u.host, 'content-length': '10' }, body(10), 'obj');
+      assert.equal(r.status, 200);
+      // and the client goes on working
+      u = srv.url('/obj');
+      assert.equal((await g.send('PUT', u, { host: u.host, 'content-length': '10' }, body(10), 'obj')).status, 200);
+    } finally {
+      g.close();
+    }
+  });
+
+  it('a body that fails to read fails the request, marked as a read error and not retryable', async () => {
+    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
+    try {
+      const u = srv.url('/obj');
+      const failing = () =>
+        Readable.from((async function* () {
+          yield DATA.subarray(0, 1000);
+          throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+        })());
+      await assert.rejects(g.send('PUT', u, { host: u.host, 'content-length': '5000' }, failing, 'data/ab/x'), (e: unknown) => {
+        assert.ok(e instanceof BackendError);
+        assert.equal(e.retryable, false);
+        const cause = e.cause as { bodyRead?: boolean; cause?: { code?: string } };
+        assert.equal(cause.bodyRead, true);
+        assert.equal(cause.cause?.code, 'EIO');
+        return true;
+      });
+    } finally {
+      g.close();
     }
   });
 });
