@@ -92,6 +92,8 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       sparse: opts.sparse,
       dryRun: opts.dryRun,
       packConcurrency: opts.packConcurrency ?? repo.backend.connections,
+      // remote backends (those with a connection limit): a read is a round trip worth overlapping
+      readAhead: repo.backend.connections !== undefined,
       reporter: opts.reporter,
       signal: opts.signal,
     });

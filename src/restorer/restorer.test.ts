@@ -32,8 +32,8 @@ function blobOf(seed: number, n: number): Buffer {
   return b;
 }
 
-/** A plan of `files` files of `perFile` blobs each, the blobs spread round-robin over `packs` packs. */
-function makePlan(files: number, perFile: number, packs: number, finish = true): { plan: RestorePlan; plain: Map<string, Buffer>; contents: Buffer[] } {
+/** A plan of `files` files of `perFile` blobs each, the blobs spread round-robin over `packs` packs (`gap` bytes apart). */
+function makePlan(files: number, perFile: number, packs: number, finish = true, gap = 0): { plan: RestorePlan; plain: Map<string, Buffer>; contents: Buffer[] } {
   const plan = new RestorePlan();
   plan.totalFiles = files;
   const plain = new Map<string, Buffer>();
@@ -54,7 +54,7 @@ function makePlan(files: number, perFile: number, packs: number, finish = true):
       const p = k % packs;
       const packId = `${p}`.padStart(64, '0');
       const b = plan.blobs.add(id, { packId, offset: packOffsets[p]!, length: data.length + 32 });
-      packOffsets[p]! += data.length + 32;
+      packOffsets[p]! += data.length + 32 + gap;
       off += plan.addContent(idx, b, off);
       k++;
     }
@@ -106,6 +106,38 @@ describe('executeRestore: content', () => {
     }
     // idle handles ≤ 3, plus those of writes in flight (≤ blobConcurrency), plus the pack readers
     assert.ok(most <= 3 + 4 + 3, `open files seen: ${most}`);
+  });
+
+  it('readAhead: a pack reader reads its next range while the current one is restored; a failed read fails only its files', async () => {
+    // blobs 2 MiB apart: every blob is a range of its own
+    const { plan, plain, contents } = makePlan(12, 2, 1, true, 2 << 20);
+    for (const readAhead of [false, true]) {
+      let reading = 0;
+      let most = 0;
+      let reads = 0;
+      const errors: string[] = [];
+      const repo: RestorerRepo = {
+        ...fakeRepo(plain),
+        readPack: async (_packId, _offset, length) => {
+          const n = ++reads;
+          most = Math.max(most, ++reading);
+          await new Promise((r) => setTimeout(r, 2));
+          reading--;
+          if (n === 5) throw new CairnError('BACKEND', 'read failed');
+          return Buffer.alloc(length);
+        },
+      };
+      const target = path.join(root, `ahead-${readAhead}`);
+      const s = await executeRestore(repo, plan, { target, packConcurrency: 1, readAhead, reporter: { itemError: (p: string) => errors.push(p) } });
+      assert.equal(most, readAhead ? 2 : 1, `reads in flight with readAhead ${readAhead}`);
+      assert.equal(reads, 24);
+      assert.equal(s.errors, 1);
+      assert.equal(errors.length, 1);
+      for (let f = 0; f < 12; f++) {
+        if (errors[0] === `d/f${f}`) continue;
+        assert.ok(fs.readFileSync(path.join(target, 'd', `f${f}`)).equals(contents[f]!), `f${f}`);
+      }
+    }
   });
 
   it('a damaged blob fails only the files that need it', async () => {

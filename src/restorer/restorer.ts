@@ -45,6 +45,12 @@ export interface RestoreOptions {
   overwrite?: boolean;
   /** Packs (byte ranges of packs) read at once. */
   packConcurrency?: number;
+  /**
+   * Each pack's reader reads its next range while the blobs of the current one are restored
+   * (default false): for object stores, where a read is a round trip (restore from Ceph 5–10 %
+   * faster); on a local disk reads are quick and it only costs memory (+17–28 MiB peak RSS).
+   */
+  readAhead?: boolean;
   /** Blobs being decrypted or written at once, at most (default 64). */
   blobConcurrency?: number;
   /** Plaintext bytes of the blobs being decrypted or written at once, at most (default 12 MiB; a larger blob runs alone). */
@@ -375,7 +381,8 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   const isWhole = (i: number) => E.refCountOf(i) === 1 && E.linkTo(i) < 0 && E.kind(i) === Kind.file;
   // aligned when large files may be written directly (their blobs are opened at the right phase)
   const plainPool = new BufferPool(16 << 20, undefined, direct.allocator());
-  const packPool = new BufferPool((opts.packConcurrency ?? 4) * MAX_READ + (MAX_READ >> 2));
+  // per pack reader the range being restored (and with readAhead the next one)
+  const packPool = new BufferPool((opts.readAhead ? 2 : 1) * (opts.packConcurrency ?? 4) * MAX_READ + (MAX_READ >> 2));
   // Blobs in flight: bounded in count and in plaintext bytes. Many small blobs in flight let their
   // opens and whole-file writes share thread-pool jobs (core/coalesce.ts): with 8 at a time a
   // restore of 20k small files made ~11k write jobs of 1.8 files each, every one a pool wake-up.
@@ -508,49 +515,69 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
       const blobs = B.blobsOf(p);
       const end = (b: number) => B.offsetOf(b) + B.lengthOf(b);
       // Group blobs into read ranges: adjacent blobs (small gaps) come in one request.
-      let i = 0;
-      while (i < blobs.length) {
-        opts.signal?.throwIfAborted();
-        if (fatal !== undefined) throw fatal;
+      const ranges: Array<{ blobs: Uint32Array; start: number; length: number }> = [];
+      for (let i = 0; i < blobs.length; ) {
         const start = B.offsetOf(blobs[i]!);
         let j = i + 1;
         while (j < blobs.length && B.offsetOf(blobs[j]!) - end(blobs[j - 1]!) <= MAX_READ_GAP && end(blobs[j]!) - start <= MAX_READ) j++;
         const range = blobs.subarray(i, j);
         i = j;
-        if (range.every(useless)) continue;
-        const length = end(range[range.length - 1]!) - start;
-        let buf: Buffer;
-        // pack bytes land in recycled buffers: a fresh 8 MiB buffer per read would be fresh pages
-        // and, counted as external memory, a full garbage collection every few reads
-        const into = packPool.take(length);
-        try {
-          buf = await repo.readPack(packId, start, length, into);
-        } catch (err) {
-          packPool.give(into);
-          for (const b of range) failAll(b, err);
-          continue;
-        }
-        // The blobs of this range are opened concurrently (bounded); buf stays alive until they are done.
-        const jobs = new JobGroup();
-        for (const b of range) {
-          const weight = B.plainLength(b);
-          await blobSlots.acquire();
-          await blobBytes.acquire(weight);
-          if (fatal !== undefined) {
-            blobBytes.release(weight);
-            blobSlots.release();
-            break;
+        if (!range.every(useless)) ranges.push({ blobs: range, start, length: end(range[range.length - 1]!) - start });
+      }
+      // Pack bytes land in recycled buffers: a fresh 8 MiB buffer per read would be fresh pages
+      // and, counted as external memory, a full garbage collection every few reads.
+      const read = (r: (typeof ranges)[number]) => {
+        const into = packPool.take(r.length);
+        const p = repo.readPack(packId, r.start, r.length, into).then(
+          (buf) => ({ buf, into }),
+          (err: unknown) => {
+            packPool.give(into);
+            throw err;
+          },
+        );
+        p.catch(() => undefined); // handled where it is awaited
+        return p;
+      };
+      // With readAhead the next range is read while the blobs of this one are restored.
+      let ahead = ranges.length > 0 ? read(ranges[0]!) : undefined;
+      try {
+        for (let k = 0; k < ranges.length; k++) {
+          opts.signal?.throwIfAborted();
+          if (fatal !== undefined) throw fatal;
+          const { blobs: range, start } = ranges[k]!;
+          const current = ahead ?? read(ranges[k]!);
+          ahead = opts.readAhead && k + 1 < ranges.length ? read(ranges[k + 1]!) : undefined;
+          let got: { buf: Buffer; into: Buffer };
+          try {
+            got = await current;
+          } catch (err) {
+            for (const b of range) failAll(b, err);
+            continue;
           }
-          const sealed = buf.subarray(B.offsetOf(b) - start, B.offsetOf(b) - start + B.lengthOf(b));
-          jobs.add(
-            restoreBlob(b, sealed).finally(() => {
+          // The blobs of this range are opened concurrently (bounded); buf stays alive until they are done.
+          const jobs = new JobGroup();
+          for (const b of range) {
+            const weight = B.plainLength(b);
+            await blobSlots.acquire();
+            await blobBytes.acquire(weight);
+            if (fatal !== undefined) {
               blobBytes.release(weight);
               blobSlots.release();
-            }),
-          );
+              break;
+            }
+            const sealed = got.buf.subarray(B.offsetOf(b) - start, B.offsetOf(b) - start + B.lengthOf(b));
+            jobs.add(
+              restoreBlob(b, sealed).finally(() => {
+                blobBytes.release(weight);
+                blobSlots.release();
+              }),
+            );
+          }
+          await jobs.settled().finally(() => packPool.give(got.into)); // the blobs are written: nothing refers to the range any more
         }
-        await jobs.settled();
-        packPool.give(into); // the blobs are written: nothing refers to the range any more
+      } finally {
+        // stopped early (abort, fatal error): the read ahead still lands in a pooled buffer
+        if (ahead !== undefined) await ahead.then((g) => packPool.give(g.into), () => undefined);
       }
     });
     if (fatal !== undefined) throw fatal;
