@@ -55,7 +55,7 @@ static __thread kenv *thread_env;
 
 int cairn_kernel_threads(void) {
   const char *s = getenv("CAIRN_KERNEL_THREADS");
-  if (s != NULL && *s != '\0') {
+  if (s != NULL && *s >= '0' && *s <= '9') { /* digits only, as the loader reads it */
     char *end;
     long n = strtol(s, &end, 10);
     if (*end == '\0' && n >= 1 && n <= 256) return (int)n;

@@ -100,8 +100,10 @@ describe('native loader', () => {
       assert.equal(kernelConcurrency(), os.availableParallelism());
       process.env.CAIRN_KERNEL_THREADS = '3';
       assert.equal(kernelConcurrency(), 3);
-      process.env.CAIRN_KERNEL_THREADS = 'lots';
-      assert.equal(kernelConcurrency(), os.availableParallelism());
+      for (const bad of ['lots', '3x', '0', '257']) {
+        process.env.CAIRN_KERNEL_THREADS = bad;
+        assert.equal(kernelConcurrency(), os.availableParallelism(), bad);
+      }
     } finally {
       if (saved === undefined) delete process.env.CAIRN_KERNEL_THREADS;
       else process.env.CAIRN_KERNEL_THREADS = saved;

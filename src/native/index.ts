@@ -108,7 +108,9 @@ if (process.env.UV_THREADPOOL_SIZE === undefined && cpus + 2 > 4) process.env.UV
  * CPU). Callers size their in-flight windows by it.
  */
 export function kernelConcurrency(): number {
-  const n = Number.parseInt(process.env.CAIRN_KERNEL_THREADS ?? '', 10);
+  // read as the addon reads it (kpool.c): a whole number from 1 to 256, else ignored
+  const v = process.env.CAIRN_KERNEL_THREADS ?? '';
+  const n = /^\d+$/.test(v) ? Number(v) : 0;
   return n >= 1 && n <= 256 ? n : cpus;
 }
 
