@@ -23,6 +23,7 @@
 #include "batch.h"
 #include "blob.h"
 #include "jobs.h"
+#include "kpool.h"
 #include "util.h"
 
 #ifndef O_NOATIME
@@ -32,7 +33,6 @@
 enum { RF_OK = 0, RF_ERRNO, RF_NOT_REGULAR, RF_REPLACED, RF_HASH };
 
 typedef struct {
-  napi_async_work work;
   napi_deferred deferred;
   napi_ref out_ref;
   char *path;
@@ -240,24 +240,7 @@ static void rf_complete(napi_env env, napi_status status, void *data) {
   napi_value v = rf_outcome(env, status, j, &is_error);
   if (is_error) napi_reject_deferred(env, j->deferred, v);
   else napi_resolve_deferred(env, j->deferred, v);
-  napi_delete_async_work(env, j->work);
   rf_free(env, j);
-}
-
-/* Queues j->work (created with execute/complete); on failure rejects and frees j, returns 0. */
-static int rf_queue(napi_env env, rf_job *j, void *data, napi_async_execute_callback execute, napi_async_complete_callback complete,
-                    napi_deferred deferred, const char *what) {
-  napi_value name;
-  if (napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, execute, complete, data, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
-    if (j->work != NULL) napi_delete_async_work(env, j->work);
-    j->work = NULL;
-    napi_value err = cairn_coded_error(env, "ERR_CAIRN_INTERNAL", "could not queue the job", j->path);
-    if (err) napi_reject_deferred(env, deferred, err);
-    return 0;
-  }
-  return 1;
 }
 
 /*
@@ -275,9 +258,9 @@ napi_value cairn_js_read_file(napi_env env, napi_callback_info info) {
     cairn_napi_failed(env);
     return NULL;
   }
-  if (!rf_queue(env, j, j, rf_execute, rf_complete, j->deferred, "cairn:readFile")) {
+  if (!cairn_queue_job(env, CAIRN_LANE_IO, "cairn:readFile", rf_execute, rf_complete, j)) {
+    /* the promise stays pending forever, but nobody sees it: the call throws */
     rf_free(env, j);
-    cairn_napi_failed(env);
     return NULL;
   }
   return promise;

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kpool.h"
 #include "sys.h"
 #include "util.h"
 
@@ -41,7 +42,6 @@ typedef struct {
 } sb_entry;
 
 typedef struct {
-  napi_async_work work;
   napi_deferred deferred;
   int xattrs;
   size_t n;
@@ -258,13 +258,12 @@ static void sb_complete(napi_env env, napi_status status, void *data) {
     }
     napi_reject_deferred(env, j->deferred, err);
   }
-  napi_delete_async_work(env, j->work);
   sb_free(j);
 }
 
 /* lstatBatch(paths: Array<string | Uint8Array>, xattrs: boolean): Promise<{nums: BigInt64Array, extra: unknown[]}> */
 napi_value cairn_js_lstat_batch(napi_env env, napi_callback_info info) {
-  napi_value argv[2], promise, name;
+  napi_value argv[2], promise;
   if (!cairn_args(env, info, 2, argv, NULL)) return NULL;
   bool is_array = false;
   uint32_t n = 0;
@@ -294,16 +293,13 @@ napi_value cairn_js_lstat_batch(napi_env env, napi_callback_info info) {
     }
   }
   j->n = n;
-  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "cairn:lstatBatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, sb_execute, sb_complete, j, &j->work) != napi_ok) {
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
     sb_free(j);
     return cairn_napi_failed(env), NULL;
   }
-  if (napi_queue_async_work(env, j->work) != napi_ok) {
-    napi_delete_async_work(env, j->work);
+  if (!cairn_queue_job(env, CAIRN_LANE_IO, "cairn:lstatBatch", sb_execute, sb_complete, j)) {
     sb_free(j);
-    return cairn_napi_failed(env), NULL;
+    return NULL;
   }
   return promise;
 }

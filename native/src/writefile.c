@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "kpool.h"
 #include "sys.h"
 #include "util.h"
 
@@ -41,7 +42,6 @@ typedef struct {
 } wf_xattr;
 
 typedef struct {
-  napi_async_work work;
   napi_deferred deferred;
   napi_ref data_ref;
   /* restoreFile: the path (raw bytes); finishFile: NULL and fd */
@@ -251,7 +251,6 @@ static void wf_complete(napi_env env, napi_status status, void *data) {
   napi_value v = wf_outcome(env, status, j, &is_error);
   if (is_error) napi_reject_deferred(env, j->deferred, v);
   else napi_resolve_deferred(env, j->deferred, v);
-  napi_delete_async_work(env, j->work);
   wf_free(env, j);
 }
 
@@ -319,20 +318,15 @@ static int get_meta(napi_env env, napi_value *argv, wf_job *j) {
 }
 
 static napi_value queue(napi_env env, wf_job *j, const char *name, napi_async_execute_callback execute) {
-  napi_value promise, jname;
+  napi_value promise;
   if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
     wf_free(env, j);
     cairn_napi_failed(env);
     return NULL;
   }
-  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &jname) != napi_ok ||
-      napi_create_async_work(env, NULL, jname, execute, wf_complete, j, &j->work) != napi_ok ||
-      napi_queue_async_work(env, j->work) != napi_ok) {
-    if (j->work != NULL) napi_delete_async_work(env, j->work);
-    napi_value err = cairn_coded_error(env, "ERR_CAIRN_INTERNAL", "could not queue the job", j->path != NULL ? j->path : "");
-    if (err) napi_reject_deferred(env, j->deferred, err);
+  if (!cairn_queue_job(env, CAIRN_LANE_IO, name, execute, wf_complete, j)) {
+    /* the promise stays pending forever, but nobody sees it: the call throws */
     wf_free(env, j);
-    cairn_napi_failed(env);
     return NULL;
   }
   return promise;
