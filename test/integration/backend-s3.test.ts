@@ -115,7 +115,7 @@ describe('S3 backend on Ceph RGW', { skip }, () => {
       await ca.close();
       const insecure = await openBackend(id, { env: ceph!.env, insecureSkipTLSVerify: true });
       assert.deepEqual(await insecure.load({ type: 'config', name: 'config' }), Buffer.from('over tls'));
-      // ranged reads take the direct client (backend/range-get.ts): same trust rules
+      // ranged reads take the direct client (backend/lean-http.ts): same trust rules
       assert.deepEqual(await insecure.load({ type: 'config', name: 'config' }, 5, 3), Buffer.from('tls'));
       await insecure.close();
       const ca2 = await openBackend(id, { env: ceph!.env, caCerts: [certs.caPem] });

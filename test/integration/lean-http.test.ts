@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BackendError } from '../../src/backend/errors.js';
-import { LeanHttp } from '../../src/backend/lean-http.js';
+import { LeanHttp, type LeanHttpOptions } from '../../src/backend/lean-http.js';
 import { tempDir } from '../support/env.js';
 import { makeCerts } from '../support/tls.js';
 
@@ -100,6 +100,16 @@ async function serve(server: http.Server | https.Server, scheme: 'http' | 'https
 
 const rangeHeaders = (u: URL, from: number, length: number) => ({ host: u.host, range: `bytes=${from}-${from + length - 1}` });
 
+/** Runs `fn` with a new client, closed afterwards. */
+async function withClient(opts: LeanHttpOptions, fn: (g: LeanHttp) => Promise<void>): Promise<void> {
+  const g = new LeanHttp(opts);
+  try {
+    await fn(g);
+  } finally {
+    g.close();
+  }
+}
+
 describe('LeanHttp: ranged GETs', () => {
   let srv: Served;
   before(async () => {
@@ -110,8 +120,7 @@ describe('LeanHttp: ranged GETs', () => {
   });
 
   it('reads a range that spans many socket reads into the caller’s buffer, and reuses the connection', async () => {
-    const g = new LeanHttp({ maxSockets: 4, idleMs: 5000 });
-    try {
+    await withClient({ maxSockets: 4, idleMs: 5000 }, async (g) => {
       const before = srv.connections;
       const into = Buffer.alloc(2 << 20);
       for (const [from, length] of [[0, 1 << 20], [12345, 2 << 20], [(3 << 20) - 7, 7]] as const) {
@@ -126,14 +135,11 @@ describe('LeanHttp: ranged GETs', () => {
       const u = srv.url('/range');
       const r = await g.getRange(u, rangeHeaders(u, 10, 1000), 1000, { into: Buffer.alloc(10), what: 'obj' });
       assert.ok(r.ok && r.data.equals(DATA.subarray(10, 1010)));
-    } finally {
-      g.close();
-    }
+    });
   });
 
   it('reports any other answer as not ok (error status, Range ignored, chunked body) and recovers', async () => {
-    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
-    try {
+    await withClient({ maxSockets: 2, idleMs: 5000 }, async (g) => {
       for (const [p, status] of [['/missing', 404], ['/ignores-range', 200], ['/chunked', 206]] as const) {
         const u = srv.url(p);
         assert.deepEqual(await g.getRange(u, rangeHeaders(u, 0, 100), 100, { what: 'obj' }), { ok: false, status });
@@ -141,14 +147,11 @@ describe('LeanHttp: ranged GETs', () => {
       const u = srv.url('/range');
       const r = await g.getRange(u, rangeHeaders(u, 0, 100), 100, { what: 'obj' });
       assert.ok(r.ok && r.data.equals(DATA.subarray(0, 100)));
-    } finally {
-      g.close();
-    }
+    });
   });
 
   it('a body cut short or a stalled one is a retryable BackendError naming the object and the bytes received', async () => {
-    const g = new LeanHttp({ maxSockets: 2, idleMs: 300 });
-    try {
+    await withClient({ maxSockets: 2, idleMs: 300 }, async (g) => {
       let u = srv.url('/cut');
       await assert.rejects(g.getRange(u, rangeHeaders(u, 0, 100_000), 100_000, { what: 'data/ab/abcd' }), (e: unknown) => {
         assert.ok(e instanceof BackendError);
@@ -162,14 +165,11 @@ describe('LeanHttp: ranged GETs', () => {
         assert.match(e.message, /after 100 bytes of the body: no data for 300 ms/);
         return true;
       });
-    } finally {
-      g.close();
-    }
+    });
   });
 
   it('a kept-alive connection the server closed meanwhile is replaced without an error', async () => {
-    const g = new LeanHttp({ maxSockets: 1, idleMs: 5000 });
-    try {
+    await withClient({ maxSockets: 1, idleMs: 5000 }, async (g) => {
       const u = srv.url('/close-after');
       for (let i = 0; i < 3; i++) {
         const r = await g.getRange(u, rangeHeaders(u, i, 50), 50, { what: 'obj' });
@@ -177,9 +177,7 @@ describe('LeanHttp: ranged GETs', () => {
         // the server's close lands while the connection is idle, or races the next request
         if (i === 1) await new Promise((r) => setTimeout(r, 50));
       }
-    } finally {
-      g.close();
-    }
+    });
   });
 
   it('opens at most maxSockets connections; further requests wait for one', async () => {
@@ -219,7 +217,7 @@ describe('LeanHttp: ranged GETs', () => {
   });
 
   it('https: verifies the server against the given CA; a refused certificate is not retryable', async () => {
-    const t = tempDir('cairn-range-get-tls-');
+    const t = tempDir('cairn-lean-http-tls-');
     const certs = makeCerts(t.dir);
     const s = await serve(https.createServer({ key: certs.key, cert: certs.cert, keepAliveTimeout: 60_000 }, handler), 'https');
     try {
@@ -293,8 +291,7 @@ describe('LeanHttp: requests with a body', () => {
   })());
 
   it('sends the body as it is read and returns the answer; the connection is reused', async () => {
-    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
-    try {
+    await withClient({ maxSockets: 2, idleMs: 5000 }, async (g) => {
       const before = srv.connections;
       for (const n of [DATA.length, 0, 12345]) {
         const u = srv.url('/obj');
@@ -304,14 +301,11 @@ describe('LeanHttp: requests with a body', () => {
         assert.deepEqual(seen.at(-1), { method: 'PUT', url: '/obj', bytes: n, sha: createHash('sha256').update(DATA.subarray(0, n)).digest('hex') });
       }
       assert.equal(srv.connections - before, 1);
-    } finally {
-      g.close();
-    }
+    });
   });
 
   it('returns error answers with their headers and body, also one that comes before the body is sent', async () => {
-    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
-    try {
+    await withClient({ maxSockets: 2, idleMs: 5000 }, async (g) => {
       let u = srv.url('/exists');
       let r = await g.send('PUT', u, { host: u.host, 'content-length': '1000' }, body(1000), 'obj');
       assert.equal(r.status, 412);
@@ -328,14 +322,11 @@ describe('LeanHttp: requests with a body', () => {
       // and the client goes on working
       u = srv.url('/obj');
       assert.equal((await g.send('PUT', u, { host: u.host, 'content-length': '10' }, body(10), 'obj')).status, 200);
-    } finally {
-      g.close();
-    }
+    });
   });
 
   it('a body that fails to read fails the request, marked as a read error and not retryable', async () => {
-    const g = new LeanHttp({ maxSockets: 2, idleMs: 5000 });
-    try {
+    await withClient({ maxSockets: 2, idleMs: 5000 }, async (g) => {
       const u = srv.url('/obj');
       const failing = () =>
         Readable.from((async function* () {
@@ -350,8 +341,6 @@ describe('LeanHttp: requests with a body', () => {
         assert.equal(cause.cause?.code, 'EIO');
         return true;
       });
-    } finally {
-      g.close();
-    }
+    });
   });
 });
