@@ -66,6 +66,10 @@ function sdkInfo(e: unknown): SdkErrorInfo {
 export class S3Backend implements Backend {
   readonly location: string;
   private readonly prefix: string;
+  /** Connections to the store at most (the agents' and the direct client's limit). */
+  private readonly sockets: number;
+  /** Whom https connections trust (the agents' and the direct client's). */
+  private readonly tls: { rejectUnauthorized: boolean; ca: string[] | undefined };
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly logger: Logger;
@@ -85,15 +89,14 @@ export class S3Backend implements Backend {
     this.prefix = normalizePrefix(cfg.prefix);
     this.location = `s3:${cfg.endpoint ? cfg.endpoint.replace(/\/+$/, '') : 's3.amazonaws.com'}/${cfg.bucket}${this.prefix ? '/' + this.prefix : ''}`;
     this.logger = (opts.logger ?? nullLogger).child({ backend: 's3' });
-    const sockets = Math.max(1, cfg.connections ?? 5) * Math.max(1, cfg.partConcurrency ?? 4);
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: sockets });
-    this.httpsAgent = new https.Agent({
-      keepAlive: true,
-      maxSockets: sockets,
+    this.sockets = Math.max(1, cfg.connections ?? 5) * Math.max(1, cfg.partConcurrency ?? 4);
+    this.tls = {
       rejectUnauthorized: !cfg.insecureSkipTLSVerify,
       // extra CAs are trusted in addition to the system roots (Velero's caCert), not instead
       ca: cfg.caCerts?.length ? [...rootCertificates, ...cfg.caCerts.map((c) => c.toString())] : undefined,
-    });
+    };
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: this.sockets });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: this.sockets, ...this.tls });
     this.idleMs = cfg.idleTimeoutMs ?? 60_000;
     this.threshold = cfg.multipartThreshold ?? 64 * MiB;
     this.partSize = Math.max(5 * MiB, cfg.partSize ?? 16 * MiB);
@@ -628,13 +631,10 @@ export class S3Backend implements Backend {
     if (this.cfg.directRequests === false || this.addressing === undefined) return Promise.resolve(undefined);
     const { endpoint, forcePathStyle } = this.addressing;
     this.direct ??= DirectS3.forClient(client, endpoint, this.cfg.bucket, forcePathStyle, {
-      maxSockets: Math.max(1, this.cfg.connections ?? 5) * this.partConcurrency,
+      maxSockets: this.sockets,
       idleMs: this.idleMs,
       connectTimeoutMs: this.cfg.connectTimeoutMs ?? 10_000,
-      tls: {
-        rejectUnauthorized: !this.cfg.insecureSkipTLSVerify,
-        ca: this.cfg.caCerts?.length ? [...rootCertificates, ...this.cfg.caCerts.map((c) => c.toString())] : undefined,
-      },
+      tls: this.tls,
     }).then((d) => {
       this.logger.debug('s3 data requests', { via: d !== undefined ? 'direct' : 'sdk' });
       return d;
