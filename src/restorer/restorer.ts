@@ -539,7 +539,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
         return p;
       };
       // With readAhead the next range is read while the blobs of this one are restored.
-      let ahead = ranges.length > 0 ? read(ranges[0]!) : undefined;
+      let ahead: ReturnType<typeof read> | undefined;
       try {
         for (let k = 0; k < ranges.length; k++) {
           opts.signal?.throwIfAborted();
