@@ -53,7 +53,8 @@ static pthread_once_t threads_once = PTHREAD_ONCE_INIT;
 static int threads_started;
 static __thread kenv *thread_env;
 
-int cairn_kernel_threads(void) {
+/* Threads the CPU lane runs (CAIRN_KERNEL_THREADS, else the CPUs this process may use). */
+static int kernel_threads(void) {
   const char *s = getenv("CAIRN_KERNEL_THREADS");
   if (s != NULL && *s >= '0' && *s <= '9') { /* digits only, as the loader reads it */
     char *end;
@@ -91,7 +92,7 @@ static void *kernel_thread(void *arg) {
 }
 
 static void start_threads(void) {
-  int n = cairn_kernel_threads();
+  int n = kernel_threads();
   pthread_attr_t attr;
   if (pthread_attr_init(&attr) != 0) return;
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -23,7 +23,4 @@ typedef enum { CAIRN_LANE_CPU, CAIRN_LANE_CPU_FIRST, CAIRN_LANE_IO } cairn_lane;
 int cairn_queue_job(napi_env env, cairn_lane lane, const char *name, napi_async_execute_callback execute,
                     napi_async_complete_callback complete, void *data);
 
-/* Threads the CPU lane runs (CAIRN_KERNEL_THREADS, else the CPUs this process may use). */
-int cairn_kernel_threads(void);
-
 #endif
