@@ -155,6 +155,15 @@ interface Prefetched {
   prevTree?: Promise<Prev | undefined>;
   /** A directory's sorted names, read as soon as its metadata shows it is one. */
   listing?: Promise<Buffer[] | undefined>;
+  /** A directory's first entries, prefetched as soon as its listing (and parent tree) arrive. */
+  children?: Promise<ChildPrefetch | undefined>;
+}
+
+interface ChildPrefetch {
+  paths: Buffer[];
+  names: Buffer[];
+  /** Prefetches of the first entries (at most CHILDREN_AHEAD). */
+  ahead: Prefetched[];
 }
 
 /**
@@ -162,6 +171,14 @@ interface Prefetched {
  * thread-pool job per event-loop turn, see fs/meta.ts) and, for directories, their listing.
  */
 const META_AHEAD = 128;
+
+/**
+ * Entries of a directory whose lookups start while the walk is still before the directory (when
+ * the directory itself is prefetched), so entering it does not wait for a thread-pool round trip.
+ * One level only: the children's own children wait for their turn, which keeps the lookups in
+ * flight bounded by META_AHEAD × CHILDREN_AHEAD.
+ */
+const CHILDREN_AHEAD = 32;
 
 /** Work started by the walk: `done` settles when the entry (and everything below it) is stored. */
 interface Pending<T> {
@@ -352,6 +369,18 @@ export class Archiver {
     return { ps, excluded: false, meta, prevTree, listing };
   }
 
+  /** Starts the lookups of a prefetched directory's first entries (see CHILDREN_AHEAD); nothing for other entries. */
+  private prefetchChildren(pre: Prefetched, p: Buffer): void {
+    if (pre.excluded || pre.children !== undefined) return;
+    pre.children = Promise.all([pre.listing, pre.prevTree]).then(([names, prevDir]) => {
+      if (names === undefined) return undefined;
+      const paths = childPaths(p, names);
+      const ahead = names.slice(0, CHILDREN_AHEAD).map((n, i) => this.prefetch(paths[i]!, prevDir?.byName.get(n.toString('latin1'))));
+      return { paths, names, ahead };
+    });
+    pre.children.catch(() => undefined); // the walk reads the listing again and reports its error
+  }
+
   /** startEntry for the entries of one directory, in order, with lookups started META_AHEAD entries ahead. */
   private async startEntries(
     paths: Buffer[],
@@ -359,11 +388,16 @@ export class Archiver {
     prevOf: (name: Buffer) => TreeNode | undefined,
     parentDev: bigint | undefined,
     jobs: Array<Promise<TreeNode | undefined>>,
+    prefetched: Prefetched[] = [],
   ): Promise<void> {
     const ahead: Array<Prefetched | undefined> = new Array<Prefetched | undefined>(names.length);
     let started = 0;
     for (let i = 0; i < names.length; i++) {
-      for (; started < names.length && started < i + META_AHEAD; started++) ahead[started] = this.prefetch(paths[started]!, prevOf(names[started]!));
+      for (; started < names.length && started < i + META_AHEAD; started++) {
+        const pre = prefetched[started] ?? this.prefetch(paths[started]!, prevOf(names[started]!));
+        this.prefetchChildren(pre, paths[started]!);
+        ahead[started] = pre;
+      }
       const pre = ahead[i]!;
       ahead[i] = undefined;
       jobs.push((await this.startEntry(paths[i]!, names[i]!, prevOf(names[i]!), parentDev, pre)).done);
@@ -392,7 +426,7 @@ export class Archiver {
     const node = nodeFromMeta(name, meta, this.opts);
     if (meta.type === 'dir') {
       const crosses = this.opts.oneFileSystem && parentDev !== undefined && meta.dev !== parentDev;
-      const sub = await this.walkDir(p, meta, crosses ? undefined : await (pre.prevTree ?? this.loadPrev(undefined)), crosses, pre.listing);
+      const sub = await this.walkDir(p, meta, crosses ? undefined : await (pre.prevTree ?? this.loadPrev(undefined)), crosses, pre);
       return { done: sub.done.then((id) => this.finishDir(node, id, prev)) };
     }
     if (meta.type !== 'file') {
@@ -405,25 +439,23 @@ export class Archiver {
     return { done: this.archiveFile(p, ps, node, meta, prev).finally(() => limit.release()) };
   }
 
-  private async walkDir(
-    p: Buffer,
-    meta: FsEntryMeta,
-    prev: Prev | undefined,
-    skipContents: boolean | undefined,
-    listing?: Promise<Buffer[] | undefined>,
-  ): Promise<Pending<Id>> {
+  private async walkDir(p: Buffer, meta: FsEntryMeta, prev: Prev | undefined, skipContents: boolean | undefined, pre?: Prefetched): Promise<Pending<Id>> {
     const jobs: Array<Promise<TreeNode | undefined>> = [];
     if (!skipContents) {
-      let names: Buffer[];
-      try {
-        names = (await listing) ?? (await readDirSorted(p));
-      } catch (e) {
-        this.itemError(p.toString('utf8'), fsError(e, p.toString('utf8'), 'read directory'));
-        names = [];
+      const prevOf = (name: Buffer): TreeNode | undefined => prev?.byName.get(name.toString('latin1'));
+      const kids = await pre?.children?.catch(() => undefined);
+      if (kids !== undefined) {
+        await this.startEntries(kids.paths, kids.names, prevOf, meta.dev, jobs, kids.ahead);
+      } else {
+        let names: Buffer[];
+        try {
+          names = (await pre?.listing) ?? (await readDirSorted(p));
+        } catch (e) {
+          this.itemError(p.toString('utf8'), fsError(e, p.toString('utf8'), 'read directory'));
+          names = [];
+        }
+        await this.startEntries(childPaths(p, names), names, prevOf, meta.dev, jobs);
       }
-      const sep = Buffer.from('/');
-      const paths = names.map((name) => Buffer.concat([p, sep, name]));
-      await this.startEntries(paths, names, (name) => prev?.byName.get(name.toString('latin1')), meta.dev, jobs);
     }
     return { done: this.saveTreeWhenDone(jobs) };
   }
@@ -681,4 +713,10 @@ function dedupeNames(nodes: TreeNode[]): TreeNode[] {
     out.push(n);
   }
   return out;
+}
+
+/** Paths of a directory's entries. */
+function childPaths(dir: Buffer, names: Buffer[]): Buffer[] {
+  const sep = Buffer.from('/');
+  return names.map((name) => Buffer.concat([dir, sep, name]));
 }
