@@ -80,6 +80,8 @@ const MAX_READ_GAP = 1 << 20;
  * 240–254 MiB with 8 MiB on the benchmark restore, at no measurable cost in time.
  */
 const MAX_READ = 4 << 20;
+/** Blobs up to this plaintext size (small files) take their buffers from a pool of their own. */
+const SMALL_PLAIN = 64 * 1024;
 /** Entries set up at once before the content is written (directories, empty files, links, devices). */
 const SETUP_CONCURRENCY = 32;
 
@@ -381,6 +383,12 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   const isWhole = (i: number) => E.refCountOf(i) === 1 && E.linkTo(i) < 0 && E.kind(i) === Kind.file;
   // aligned when large files may be written directly (their blobs are opened at the right phase)
   const plainPool = new BufferPool(16 << 20, undefined, direct.allocator());
+  // Small files' blobs get buffers of their own: returned to plainPool, their steady stream pushed
+  // out the idle large buffers (least recently used class first), and a restore of the benchmark
+  // tree allocated ~180 MiB of fresh large buffers (page faults, and V8 schedules a full garbage
+  // collection for every ~64 MiB of new ArrayBuffers).
+  const smallPlainPool = new BufferPool(4 << 20, SMALL_PLAIN, direct.allocator());
+  const poolFor = (size: number) => (size <= SMALL_PLAIN ? smallPlainPool : plainPool);
   // per pack reader the range being restored (and with readAhead the next one)
   const packPool = new BufferPool((opts.readAhead ? 2 : 1) * (opts.packConcurrency ?? 4) * MAX_READ + (MAX_READ >> 2));
   // Blobs in flight: bounded in count and in plaintext bytes. Many small blobs in flight let their
@@ -478,7 +486,8 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     // written directly (DirectWriter.write); further targets, if any, are written buffered.
     const first = B.refEntryOf(only);
     const phase = !isWhole(first) && writesDirect(first) ? DirectWriter.phase(B.refOffsetOf(only)) : 0;
-    const out = plainPool.take(len + phase);
+    const pool = poolFor(len + phase);
+    const out = pool.take(len + phase);
     try {
       if (repo.sealedContent && repo.blobError && B.nextRef(only) < 0 && isWhole(B.refEntryOf(only))) {
         await writeWholeSealed(B.refEntryOf(only), b, repo.sealedContent(B.id(b), B.loc(b), sealed, out));
@@ -495,7 +504,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
       for (let r = only; r >= 0; r = B.nextRef(r)) writes.push(writeTarget(r, plain, out));
       await Promise.all(writes);
     } finally {
-      plainPool.give(out);
+      pool.give(out);
     }
   };
 
