@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
-import { CairnError, isCairnError, errorMessage } from '../core/errors.js';
+import { CairnError, isCairnError } from '../core/errors.js';
 import type { RepoAccess } from '../engine/index.js';
 import { backendOptionsFrom, type BackendFlags } from './backend-options.js';
+import { resolvePassword } from './password.js';
+
+export { resolvePassword };
 
 export interface GlobalOptions extends BackendFlags {
   repo?: string;
@@ -47,33 +48,6 @@ export function exitCodeFor(e: unknown): number {
     default:
       return EXIT.FATAL;
   }
-}
-
-/** Resolves the password like restic: --password-command, --password-file, then the RESTIC_* variables. */
-export function resolvePassword(g: GlobalOptions, what = 'repository password'): string {
-  const cmd = g.passwordCommand ?? process.env.RESTIC_PASSWORD_COMMAND;
-  if (cmd) {
-    try {
-      const out = execFileSync('/bin/sh', ['-c', cmd], { encoding: 'utf8', stdio: ['inherit', 'pipe', 'inherit'] });
-      return stripNewline(out);
-    } catch (e) {
-      throw new CairnError('INVALID_ARGUMENT', `password command failed: ${errorMessage(e).split('\n')[0]}`);
-    }
-  }
-  const file = g.passwordFile ?? process.env.RESTIC_PASSWORD_FILE;
-  if (file) {
-    try {
-      return stripNewline(readFileSync(file, 'utf8'));
-    } catch (e) {
-      throw new CairnError('INVALID_ARGUMENT', `cannot read password file ${file}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
-    }
-  }
-  if (process.env.RESTIC_PASSWORD !== undefined) return process.env.RESTIC_PASSWORD;
-  throw new CairnError('INVALID_ARGUMENT', `no ${what} given: use --password-file, --password-command, RESTIC_PASSWORD or RESTIC_PASSWORD_FILE`);
-}
-
-function stripNewline(s: string): string {
-  return s.replace(/\r?\n$/, '');
 }
 
 export function repoAccess(g: GlobalOptions): RepoAccess {

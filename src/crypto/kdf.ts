@@ -26,12 +26,49 @@ export function validateScryptParams(p: ScryptParams): void {
 /** Derives a user key: scrypt(password, salt, N, r, p, 64) split 32 | 16 | 16. */
 export function deriveKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<CryptoKey> {
   validateScryptParams(params);
+  const k = earlyKey(salt, params);
+  const e = early.get(k);
+  if (e !== undefined && e.password === password) {
+    early.delete(k);
+    return e.dk.then(keyFromKdf, () => scrypt(password, salt, params).then(keyFromKdf));
+  }
+  return scrypt(password, salt, params).then(keyFromKdf);
+}
+
+/**
+ * Derivations started ahead of need (see startDerivation), by salt and parameters; each is handed
+ * out once, to the first deriveKey call with the same password.
+ */
+const early = new Map<string, { password: string; dk: Promise<Buffer> }>();
+
+function earlyKey(salt: Uint8Array, params: ScryptParams): string {
+  return `${params.N}:${params.r}:${params.p}:${Buffer.from(salt.buffer, salt.byteOffset, salt.byteLength).toString('base64')}`;
+}
+
+/**
+ * Starts deriving a key that deriveKey will probably be asked for soon (the CLI starts the
+ * repository's key before it has loaded the code that opens the repository: see
+ * cli/early-key.ts). A derivation nobody asks for only costs its CPU time.
+ */
+export function startDerivation(password: string, salt: Uint8Array, params: ScryptParams): void {
+  validateScryptParams(params);
+  const dk = scrypt(password, salt, params);
+  dk.catch(() => undefined); // deriveKey derives again if this failed
+  early.set(earlyKey(salt, params), { password, dk });
+}
+
+/** How many early derivations wait for their deriveKey call (tests, diagnostics). */
+export function earlyDerivationsPending(): number {
+  return early.size;
+}
+
+function scrypt(password: string, salt: Uint8Array, params: ScryptParams): Promise<Buffer> {
   // Node refuses scrypt unless maxmem >= 128·r·(N + p + 2); give it that plus slack.
   const maxmem = 128 * params.r * (params.N + params.p + 2) + (1 << 20);
   return new Promise((resolve, reject) => {
     scryptCb(Buffer.from(password, 'utf8'), salt, 64, { N: params.N, r: params.r, p: params.p, maxmem }, (err, dk) => {
       if (err) reject(new CairnError('INTERNAL', `scrypt failed: ${err.message}`, { cause: err }));
-      else resolve(keyFromKdf(dk));
+      else resolve(dk);
     });
   });
 }
