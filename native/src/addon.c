@@ -243,6 +243,7 @@ NAPI_MODULE_INIT() {
       {"open", NULL, cairn_js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openSync", NULL, cairn_js_open_sync, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openBatch", NULL, cairn_js_open_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"verify", NULL, cairn_js_verify, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sha256", NULL, cairn_js_sha256, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sha256Stream", NULL, cairn_js_sha256_stream, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sha256Update", NULL, cairn_js_sha256_update, NULL, NULL, NULL, napi_enumerable, NULL},

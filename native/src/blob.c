@@ -417,3 +417,100 @@ int cairn_open(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open
   r->out_len = out_len;
   return r->kind = CAIRN_OK;
 }
+
+/* Plaintext is produced and hashed in slices of this size by cairn_verify. */
+#define VERIFY_SLICE ((size_t)256 << 10)
+
+/*
+ * cairn_open's checks without keeping the plaintext: it is decrypted (and decompressed) slice by
+ * slice into a per-thread scratch area and hashed as it goes, so verifying a blob costs
+ * 2 × VERIFY_SLICE bytes (plus zstd's window for compressed ones) whatever its size.
+ */
+int cairn_verify(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open_opts *o, cairn_open_result *r) {
+  memset(r, 0, sizeof *r);
+  char *err = r->err;
+  const size_t cap = sizeof r->err;
+  if (n < CAIRN_OVERHEAD) return r->kind = fail(err, cap, CAIRN_ERR_SHORT, "too short to be encrypted data%s", NULL);
+  thread_state *st = state();
+  if (st == NULL) return r->kind = fail(err, cap, CAIRN_ERR_NOMEM, "out of memory (thread state)%s", NULL);
+  const uint8_t *iv = in;
+  const uint8_t *ct = in + CAIRN_IV_LEN;
+  size_t clen = n - CAIRN_OVERHEAD;
+  uint8_t tag[16];
+  if (mac(st, k, iv, ct, clen, tag) != 0) return r->kind = fail(err, cap, CAIRN_ERR_INTERNAL, "AES failed%s", NULL);
+  if (CRYPTO_memcmp(tag, ct + clen, 16) != 0) return r->kind = fail(err, cap, CAIRN_ERR_MAC, "ciphertext verification failed%s", NULL);
+  if (o->ulen > o->max_size) {
+    snprintf(err, cap, "zstd: blob would decompress to %zu bytes, more than the allowed %zu", o->ulen, o->max_size);
+    return r->kind = CAIRN_ERR_ZSTD;
+  }
+  uint8_t *plain = scratch(st, 2 * VERIFY_SLICE);
+  if (plain == NULL) return r->kind = fail(err, cap, CAIRN_ERR_NOMEM, "out of memory%s", NULL);
+  uint8_t *window = plain + VERIFY_SLICE; /* decompressed output */
+  if (EVP_EncryptInit_ex(st->ctr, aes256ctr, NULL, k->enc, iv) != 1 || EVP_DigestInit_ex(st->md, sha256md, NULL) != 1) {
+    return r->kind = fail(err, cap, CAIRN_ERR_INTERNAL, "AES or SHA-256 failed%s", NULL);
+  }
+  const int compressed = o->ulen != 0;
+  if (compressed) ZSTD_DCtx_reset(st->dc, ZSTD_reset_session_only);
+  int kind = CAIRN_OK;
+  int frame_done = 0;
+  size_t total = 0;
+  for (size_t off = 0; off < clen && kind == CAIRN_OK; off += VERIFY_SLICE) {
+    size_t step = clen - off < VERIFY_SLICE ? clen - off : VERIFY_SLICE;
+    int got = 0;
+    if (EVP_EncryptUpdate(st->ctr, plain, &got, ct + off, (int)step) != 1 || (size_t)got != step) {
+      kind = fail(err, cap, CAIRN_ERR_INTERNAL, "AES failed%s", NULL);
+      break;
+    }
+    if (!compressed) {
+      if (EVP_DigestUpdate(st->md, plain, step) != 1) kind = fail(err, cap, CAIRN_ERR_INTERNAL, "SHA-256 failed%s", NULL);
+      total += step;
+      continue;
+    }
+    if (off == 0 && (clen < 4 || load32_le(plain) != ZSTD_MAGIC)) {
+      kind = fail(err, cap, CAIRN_ERR_ZSTD, "zstd: not a zstd frame%s", NULL);
+      break;
+    }
+    ZSTD_inBuffer zin = {plain, step, 0};
+    for (;;) {
+      ZSTD_outBuffer zout = {window, VERIFY_SLICE, 0};
+      size_t ret = ZSTD_decompressStream(st->dc, &zout, &zin);
+      if (ZSTD_isError(ret)) {
+        kind = fail(err, cap, CAIRN_ERR_ZSTD, "zstd: invalid frame: %s", ZSTD_getErrorName(ret));
+        break;
+      }
+      total += zout.pos;
+      if (total > o->ulen) {
+        snprintf(err, cap, "decompressed to more than the %zu bytes the index says", o->ulen);
+        kind = CAIRN_ERR_SIZE;
+        break;
+      }
+      if (zout.pos > 0 && EVP_DigestUpdate(st->md, window, zout.pos) != 1) {
+        kind = fail(err, cap, CAIRN_ERR_INTERNAL, "SHA-256 failed%s", NULL);
+        break;
+      }
+      if (ret == 0) {
+        frame_done = 1;
+        if (zin.pos < zin.size || off + step < clen) {
+          snprintf(err, cap, "zstd: %zu bytes after the frame", clen - off - zin.pos);
+          kind = CAIRN_ERR_ZSTD;
+        }
+        break;
+      }
+      /* the slice is used up and everything it decoded is out: the next slice is needed */
+      if (zin.pos == zin.size && zout.pos < zout.size) break;
+    }
+  }
+  if (kind == CAIRN_OK && compressed && !frame_done) kind = fail(err, cap, CAIRN_ERR_ZSTD, "zstd: the frame is cut short%s", NULL);
+  if (kind == CAIRN_OK && compressed && total != o->ulen) {
+    snprintf(err, cap, "decompressed to %zu bytes, index says %zu", total, o->ulen);
+    kind = CAIRN_ERR_SIZE;
+  }
+  uint8_t id[32];
+  unsigned int idlen = 0;
+  if (kind == CAIRN_OK && (EVP_DigestFinal_ex(st->md, id, &idlen) != 1 || idlen != 32)) kind = fail(err, cap, CAIRN_ERR_INTERNAL, "SHA-256 failed%s", NULL);
+  if (kind == CAIRN_OK && o->check_id && memcmp(id, o->id, 32) != 0) kind = fail(err, cap, CAIRN_ERR_HASH, "content does not match its ID%s", NULL);
+  trim_scratch(st);
+  r->out_len = total;
+  return r->kind = kind;
+}
+

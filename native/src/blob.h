@@ -79,6 +79,13 @@ int cairn_seal(const cairn_key *k, const uint8_t *in, size_t n, const cairn_seal
 /* Opens one sealed blob; returns r->kind. On success r->out must be freed by the caller unless it is o->dst. */
 int cairn_open(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open_opts *o, cairn_open_result *r);
 
+/*
+ * cairn_open's checks (MAC, decompression, length, and the ID when o->check_id) in fixed-size
+ * slices, keeping no plaintext: o->dst is ignored, r->out stays NULL, r->out_len is the plaintext
+ * length. Returns r->kind.
+ */
+int cairn_verify(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open_opts *o, cairn_open_result *r);
+
 /* SHA-256 of the concatenation of parts. Returns 0 on success. */
 int cairn_sha256(const uint8_t *const *parts, const size_t *lens, size_t count, uint8_t out[32]);
 

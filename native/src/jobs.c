@@ -238,7 +238,7 @@ static int get_destination(napi_env env, napi_value v, size_t need, int check, u
 
 /* ---- jobs -------------------------------------------------------------------------------- */
 
-enum { JOB_SEAL, JOB_OPEN, JOB_HASH, JOB_HASH_UPDATE };
+enum { JOB_SEAL, JOB_OPEN, JOB_VERIFY, JOB_HASH, JOB_HASH_UPDATE };
 
 /* A Sha256Stream object's native side. busy: an update job is queued or running. */
 typedef struct {
@@ -311,6 +311,9 @@ static void execute(napi_env env, void *data) {
     case JOB_OPEN:
       cairn_open(&j->key, j->in, j->n, &j->open, &j->open_r);
       break;
+    case JOB_VERIFY:
+      cairn_verify(&j->key, j->in, j->n, &j->open, &j->open_r);
+      break;
     case JOB_HASH:
       j->hash_failed = cairn_sha256(j->parts, j->lens, j->nparts, j->digest) != 0;
       break;
@@ -334,6 +337,9 @@ static napi_value job_outcome(napi_env env, napi_status status, job *j, int *is_
     } else {
       result = open_result(env, &j->open_r, j->open.dst != NULL);
     }
+  } else if (j->type == JOB_VERIFY) {
+    if (j->open_r.kind != CAIRN_OK) error = kernel_error(env, j->open_r.kind, j->open_r.err);
+    else if (napi_create_double(env, (double)j->open_r.out_len, &result) != napi_ok) result = NULL;
   } else if (j->type == JOB_HASH_UPDATE) {
     j->stream->busy = 0;
     if (j->hash_failed) error = kernel_error(env, CAIRN_ERR_INTERNAL, "SHA-256 failed");
@@ -471,6 +477,24 @@ napi_value cairn_js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return job_queue(env, j, "cairn:open");
+}
+
+/* verify(key, sealed, uncompressedLength, maxSize, id): Promise<number> — open's checks, no plaintext kept */
+napi_value cairn_js_verify(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!cairn_args(env, info, 5, argv, NULL) || napi_get_undefined(env, &argv[5]) != napi_ok) return NULL;
+  job *j = job_new(env, JOB_VERIFY, 1);
+  if (j == NULL) return NULL;
+  if (!parse_open(env, argv, j) || !job_ref(env, j, argv[1])) {
+    job_free(env, j);
+    return NULL;
+  }
+  if (!j->open.check_id) {
+    job_free(env, j);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "id must be a 32-byte Buffer");
+    return NULL;
+  }
+  return job_queue(env, j, "cairn:verify");
 }
 
 /* openSync(key, sealed, uncompressedLength, maxSize, id?, out?): Buffer | number */

@@ -13,6 +13,7 @@ napi_value cairn_js_seal_key(napi_env env, napi_callback_info info);
 napi_value cairn_js_seal(napi_env env, napi_callback_info info);
 napi_value cairn_js_seal_sync(napi_env env, napi_callback_info info);
 napi_value cairn_js_open(napi_env env, napi_callback_info info);
+napi_value cairn_js_verify(napi_env env, napi_callback_info info);
 napi_value cairn_js_open_sync(napi_env env, napi_callback_info info);
 napi_value cairn_js_open_batch(napi_env env, napi_callback_info info);
 /*

@@ -83,6 +83,11 @@ export interface OpenOptions {
   out?: Uint8Array;
 }
 
+/** verify()'s options: open()'s, with the ID required and no destination. */
+export interface VerifyOptions extends Omit<OpenOptions, 'out' | 'id'> {
+  id: Uint8Array | string;
+}
+
 /** A stored blob where a file's bytes are expected (restoreSealedFile): open()'s arguments, with a destination. */
 export interface SealedContent extends OpenOptions {
   key: SealKey;
@@ -209,6 +214,12 @@ export interface BlobKernels {
   open(key: SealKey, sealed: Uint8Array, opts: OpenOptions): Promise<Buffer>;
   /** open() on the calling thread. */
   openSync(key: SealKey, sealed: Uint8Array, opts: OpenOptions): Buffer;
+  /**
+   * open()'s checks (MAC, decompression, length, ID) without the plaintext: resolves to its
+   * length, rejects as open() does. The addon decrypts, decompresses and hashes in fixed-size
+   * slices, so the memory it needs does not grow with the blob (the fallback opens the blob).
+   */
+  verify(key: SealKey, sealed: Uint8Array, opts: VerifyOptions): Promise<number>;
   /** SHA-256 of data (or of the concatenation of the parts, at most 4096) as 64 lower-case hex digits, off the JavaScript thread. */
   sha256(data: Uint8Array | readonly Uint8Array[]): Promise<string>;
   /** An incremental SHA-256 whose updates run off the JavaScript thread (see Sha256Stream). */

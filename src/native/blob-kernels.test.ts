@@ -263,6 +263,7 @@ async function expectCorrupt(sealed: Uint8Array, opts: { uncompressedLength: num
     };
     assert.throws(() => impl.api.openSync(key, sealed, opts), check);
     await assert.rejects(impl.api.open(key, sealed, opts), check);
+    await assert.rejects(impl.api.verify(key, sealed, { ...opts, id: opts.id ?? '00'.repeat(32) }), check);
   }
 }
 
@@ -315,6 +316,47 @@ describe('open: damaged blobs fail alike', () => {
     for (const impl of impls) {
       const other = impl.api.sealKey(KEY.encrypt, KEY.macK, Buffer.alloc(16, 7));
       assert.throws(() => impl.api.openSync(other, s.sealed, ok), (e: { reason?: string }) => e.reason === 'mac');
+    }
+  });
+});
+
+describe('verify', () => {
+  it('resolves to the plaintext length of every kind of blob, in either implementation', async () => {
+    const extra: Array<[string, Uint8Array]> = [
+      ['exactly two slices of text', text(512 * KiB, 9)],
+      ['2 MiB + 1 text', text(2 * MiB + 1, 10)],
+      ['5 MiB random', randomBytes(prng(11), 5 * MiB)],
+    ];
+    for (const [name, data] of [...inputs(), ...extra]) {
+      for (const compress of [false, true]) {
+        const s = impls[0]!.api.sealSync(keyFor(impls[0]!.api), data, { compress, level: 3, iv: IV });
+        for (const impl of impls) {
+          const o = { uncompressedLength: s.uncompressedLength, maxSize: 64 * MiB, id: sha(data) };
+          assert.equal(await impl.api.verify(keyFor(impl.api), s.sealed, o), data.length, `${impl.name}: ${name}, compress ${compress}`);
+        }
+      }
+    }
+  });
+
+  it('checks a frame whose content size is not declared, and one cut short', async () => {
+    const data = text(700 * KiB, 12);
+    const cctx = new binding.CCtx();
+    cctx.setParameter(binding.CParameter.contentSizeFlag, 0);
+    const frame = Buffer.alloc(binding.compressBound(data.length));
+    const n = cctx.compress2(frame, data);
+    const whole = new Sealer(KEY).seal(frame.subarray(0, n));
+    const cut = new Sealer(KEY).seal(frame.subarray(0, n - 3));
+    for (const impl of impls) {
+      const o = { uncompressedLength: data.length, maxSize: MiB, id: sha(data) };
+      assert.equal(await impl.api.verify(keyFor(impl.api), whole, o), data.length, impl.name);
+    }
+    await expectCorrupt(cut, { uncompressedLength: data.length, maxSize: MiB, id: sha(data) }, 'zstd');
+  });
+
+  it('requires the ID', async () => {
+    for (const impl of impls.filter((i) => i.name === 'native')) {
+      const s = impl.api.sealSync(keyFor(impl.api), text(100, 1), { compress: false, level: 3, iv: IV });
+      await assert.rejects(async () => impl.api.verify(keyFor(impl.api), s.sealed, { uncompressedLength: 0, maxSize: MiB } as never), TypeError);
     }
   });
 });

@@ -61,6 +61,7 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   /** With `out`, the number of bytes written into it. */
   open?: (key: SealKey, sealed: Uint8Array, ulen: number, maxSize: number, id?: Uint8Array, out?: Uint8Array) => Promise<Buffer | number>;
   openSync?: (key: SealKey, sealed: Uint8Array, ulen: number, maxSize: number, id?: Uint8Array, out?: Uint8Array) => Buffer | number;
+  verify?: (key: SealKey, sealed: Uint8Array, ulen: number, maxSize: number, id?: Uint8Array) => Promise<number>;
   sha256?: (data: Uint8Array | readonly Uint8Array[]) => Promise<string>;
   sha256Stream?: () => object;
   sha256Update?: (stream: object, data: Uint8Array) => Promise<void>;
@@ -98,7 +99,7 @@ type RawRestoreArgs = [path: NativePath, data: Uint8Array | null, truncate: bool
 type RawSealed = Omit<SealedBlob, 'sealed'> & { sealed: Buffer | number };
 type RawReadFile = Omit<ReadFileResult, 'sealed'> & { sealedLength?: number; uncompressedLength?: number };
 const ADDON_FUNCTIONS = ['poly1305', 'rabin', 'lgetxattrs', 'lsetxattr', 'mknod', 'mkfifo', 'utimens'] as const;
-const BLOB_FUNCTIONS = ['sealKey', 'seal', 'sealSync', 'open', 'openSync', 'sha256', 'sha256Stream', 'sha256Update', 'sha256Digest', 'readFile'] as const;
+const BLOB_FUNCTIONS = ['sealKey', 'seal', 'sealSync', 'open', 'openSync', 'verify', 'sha256', 'sha256Stream', 'sha256Update', 'sha256Digest', 'readFile'] as const;
 
 const cpus = Math.max(1, availableParallelism());
 if (process.env.UV_THREADPOOL_SIZE === undefined && cpus + 2 > 4) process.env.UV_THREADPOOL_SIZE = String(cpus + 2);
@@ -175,6 +176,7 @@ function addonBlobKernels(
         : rejecting(() => m.open(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out))
       ).then((r) => plainView(r, o.out)),
     openSync: (key, sealed, o) => plainView(m.openSync(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id), o.out), o.out),
+    verify: (key, sealed, o) => rejecting(() => m.verify(key, sealed, o.uncompressedLength, o.maxSize, idBytes(o.id))),
     sha256: (data) => rejecting(() => m.sha256(data)),
     sha256Stream: () => {
       const s = m.sha256Stream();

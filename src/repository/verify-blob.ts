@@ -7,7 +7,6 @@ import { createCipheriv, createHash } from 'node:crypto';
 import { CairnError } from '../core/errors.js';
 import type { Id } from '../core/ids.js';
 import { ZstdStreamDecoder } from '../format/zstd-stream.js';
-import { Semaphore } from '../core/semaphore.js';
 import { kernelConcurrency, native } from '../native/index.js';
 import type { SealKey } from '../native/api.js';
 import type { BlobLocation } from './master-index.js';
@@ -16,8 +15,6 @@ import type { Repository } from './repository.js';
 const SLICE = 256 * 1024;
 /** Below this, a thread-pool round trip costs more than verifying on the calling thread. */
 const SYNC_LIMIT = 128 * 1024;
-/** Scratch buffers kept for the native kernel's plaintext output. */
-const MAX_SPARE = 3;
 
 const REASONS: Record<string, string> = {
   short: 'too short to be encrypted data',
@@ -41,11 +38,10 @@ export class BlobVerifier {
   private hash = createHash('sha256');
   private readonly zstd: ZstdStreamDecoder;
   private readonly key: SealKey | undefined;
-  private readonly spare: Buffer[] = [];
+  /** openSync's output for blobs below SYNC_LIMIT (verifyAsync). */
+  private syncOut: Buffer | undefined;
   /** How many verifyAsync calls are worth having in flight (the native kernels' thread-pool slots). */
   readonly parallelism: number;
-  /** Bounds the scratch buffers in use across all callers. */
-  private readonly slots: Semaphore;
 
   constructor(private readonly repo: Repository) {
     this.zstd = new ZstdStreamDecoder((chunk) => {
@@ -56,14 +52,8 @@ export class BlobVerifier {
       this.key = native.sealKey(k.encrypt, k.macK, k.macR);
     }
     this.parallelism = this.key ? kernelConcurrency() : 1;
-    this.slots = new Semaphore(this.parallelism);
   }
 
-  /**
-   * Like verify(), but with the native blob kernels the work runs on the thread pool and the
-   * plaintext lands in a reused scratch buffer (no garbage per blob); several calls may be in
-   * flight at once.
-   */
   /**
    * Verifies many blobs (e.g. all blobs of one pack) and returns one verdict per item: null when
    * intact, else the CairnError verifyAsync would throw. With the native kernels, the small blobs
@@ -132,31 +122,22 @@ export class BlobVerifier {
 
   private arena: Buffer | undefined;
 
+  /**
+   * Like verify(), but with the native blob kernels the work runs on a kernel thread (blobs below
+   * SYNC_LIMIT on the calling thread) and no plaintext is kept: large blobs are decrypted and
+   * hashed in slices (native verify). Several calls may be in flight at once.
+   */
   async verifyAsync(id: Id, loc: BlobLocation, sealed: Uint8Array): Promise<void> {
     if (!this.key || sealed.length < 32) return this.verify(id, loc, sealed);
     const size = loc.uncompressedLength || sealed.length - 32;
-    const small = size < SYNC_LIMIT;
-    if (!small) await this.slots.acquire();
-    const out = this.take(size);
+    const o = { uncompressedLength: loc.uncompressedLength ?? 0, maxSize: size, id };
     try {
-      const o = { uncompressedLength: loc.uncompressedLength ?? 0, maxSize: size, id, out };
-      if (small) native.openSync(this.key, sealed, o);
-      else await native.open(this.key, sealed, o);
+      if (size < SYNC_LIMIT) native.openSync(this.key, sealed, { ...o, out: (this.syncOut ??= Buffer.allocUnsafeSlow(SYNC_LIMIT)) });
+      // in slices on a kernel thread: no plaintext buffer, whatever the blob's size
+      else await native.verify(this.key, sealed, o);
     } catch (e) {
       throw corruptError(id, loc, e);
-    } finally {
-      if (this.spare.length < MAX_SPARE) this.spare.push(out);
-      if (!small) this.slots.release();
     }
-  }
-
-  private take(size: number): Buffer {
-    for (let i = 0; i < this.spare.length; i++) {
-      if (this.spare[i]!.length >= size) return this.spare.splice(i, 1)[0]!;
-    }
-    let cap = 1 << 20;
-    while (cap < size) cap *= 2;
-    return Buffer.allocUnsafe(cap);
   }
 
   /** Throws CORRUPT (naming blob and pack) unless the sealed blob is intact and is the blob `id`. */

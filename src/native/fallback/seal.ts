@@ -223,6 +223,7 @@ export function makeBlobKernels(poly1305: (key: Uint8Array, msg: Uint8Array) => 
     sealSync,
     open: (key, sealed, opts) => settle(() => openSync(key, sealed, opts)),
     openSync,
+    verify: (key, sealed, opts) => settle(() => openSync(key, sealed, opts).length),
     sha256: (data) => settle(() => sha256Sync(data)),
     sha256Stream: () => new FallbackSha256Stream(),
     readFile: (path, out, o) => readFileWith(sealSync, path, out, o),
