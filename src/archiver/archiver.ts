@@ -162,8 +162,8 @@ interface Prefetched {
 interface ChildPrefetch {
   paths: Buffer[];
   names: Buffer[];
-  /** Prefetches of the first entries (at most CHILDREN_AHEAD). */
-  ahead: Prefetched[];
+  /** Metadata lookups of the first entries (at most CHILDREN_AHEAD; see prefetchChildren); startEntries empties it. */
+  ahead: Array<Prefetched | undefined>;
 }
 
 /**
@@ -173,10 +173,10 @@ interface ChildPrefetch {
 const META_AHEAD = 128;
 
 /**
- * Entries of a directory whose lookups start while the walk is still before the directory (when
- * the directory itself is prefetched), so entering it does not wait for a thread-pool round trip.
- * One level only: the children's own children wait for their turn, which keeps the lookups in
- * flight bounded by META_AHEAD × CHILDREN_AHEAD.
+ * Entries of a directory whose metadata is looked up while the walk is still before the directory
+ * (when the directory itself is prefetched), so entering it does not wait for a thread-pool round
+ * trip. Metadata only, one level only: what is held ahead stays bounded by META_AHEAD ×
+ * CHILDREN_AHEAD small records.
  */
 const CHILDREN_AHEAD = 32;
 
@@ -358,24 +358,35 @@ export class Archiver {
    * but no longer waits for one lookup (a thread-pool round trip) per entry in turn: an unchanged
    * incremental backup was bound by that latency (main thread idle two thirds of the time).
    */
-  private prefetch(p: Buffer, prev: TreeNode | undefined): Prefetched {
+  private prefetch(p: Buffer, prev: TreeNode | undefined, withTree = true): Prefetched {
     const ps = p.toString('utf8');
     if (this.opts.exclude?.(ps)) return { ps, excluded: true };
     const meta = readMeta(p, { xattrs: this.opts.xattrs ?? true });
     meta.catch(() => undefined); // handled when the entry's turn comes
-    const prevTree = prev?.type === 'dir' && prev.subtree ? this.loadPrev(prev.subtree) : undefined;
-    const listing = meta.then((m) => (m.type === 'dir' ? readDirSorted(p) : undefined));
-    listing.catch(() => undefined); // handled when the directory's turn comes
-    return { ps, excluded: false, meta, prevTree, listing };
+    const pre: Prefetched = { ps, excluded: false, meta };
+    if (withTree) this.prefetchTree(pre, p, prev);
+    return pre;
   }
 
-  /** Starts the lookups of a prefetched directory's first entries (see CHILDREN_AHEAD); nothing for other entries. */
+  /** Starts a prefetched directory's listing and its tree in the parent snapshot (nothing for other entries, or twice). */
+  private prefetchTree(pre: Prefetched, p: Buffer, prev: TreeNode | undefined): void {
+    if (pre.excluded || pre.listing !== undefined) return;
+    pre.prevTree = prev?.type === 'dir' && prev.subtree ? this.loadPrev(prev.subtree) : undefined;
+    pre.listing = pre.meta!.then((m) => (m.type === 'dir' ? readDirSorted(p) : undefined));
+    pre.listing.catch(() => undefined); // handled when the directory's turn comes
+  }
+
+  /**
+   * Starts the metadata lookups of a prefetched directory's first entries (see CHILDREN_AHEAD);
+   * their listings and trees wait until they come near their turn (a tree each for up to
+   * META_AHEAD × CHILDREN_AHEAD entries held 40 MiB more on the benchmark tree).
+   */
   private prefetchChildren(pre: Prefetched, p: Buffer): void {
     if (pre.excluded || pre.children !== undefined) return;
-    pre.children = Promise.all([pre.listing, pre.prevTree]).then(([names, prevDir]) => {
+    pre.children = pre.listing!.then((names) => {
       if (names === undefined) return undefined;
       const paths = childPaths(p, names);
-      const ahead = names.slice(0, CHILDREN_AHEAD).map((n, i) => this.prefetch(paths[i]!, prevDir?.byName.get(n.toString('latin1'))));
+      const ahead = names.slice(0, CHILDREN_AHEAD).map((_, i) => this.prefetch(paths[i]!, undefined, false));
       return { paths, names, ahead };
     });
     pre.children.catch(() => undefined); // the walk reads the listing again and reports its error
@@ -388,13 +399,16 @@ export class Archiver {
     prevOf: (name: Buffer) => TreeNode | undefined,
     parentDev: bigint | undefined,
     jobs: Array<Promise<TreeNode | undefined>>,
-    prefetched: Prefetched[] = [],
+    prefetched: Array<Prefetched | undefined> = [],
   ): Promise<void> {
     const ahead: Array<Prefetched | undefined> = new Array<Prefetched | undefined>(names.length);
     let started = 0;
     for (let i = 0; i < names.length; i++) {
       for (; started < names.length && started < i + META_AHEAD; started++) {
-        const pre = prefetched[started] ?? this.prefetch(paths[started]!, prevOf(names[started]!));
+        const prev = prevOf(names[started]!);
+        const pre = prefetched[started] ?? this.prefetch(paths[started]!, prev);
+        prefetched[started] = undefined; // held in `ahead` until its turn, and no longer
+        this.prefetchTree(pre, paths[started]!, prev);
         this.prefetchChildren(pre, paths[started]!);
         ahead[started] = pre;
       }
@@ -443,7 +457,11 @@ export class Archiver {
     const jobs: Array<Promise<TreeNode | undefined>> = [];
     if (!skipContents) {
       const prevOf = (name: Buffer): TreeNode | undefined => prev?.byName.get(name.toString('latin1'));
-      const kids = await pre?.children?.catch(() => undefined);
+      // taken out of the entry: held there, each directory's lookups would keep its children's,
+      // and theirs, alive until the walk of the whole subtree ends
+      const children = pre?.children;
+      if (pre !== undefined) pre.children = undefined;
+      const kids = await children?.catch(() => undefined);
       if (kids !== undefined) {
         await this.startEntries(kids.paths, kids.names, prevOf, meta.dev, jobs, kids.ahead);
       } else {
