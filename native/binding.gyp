@@ -22,6 +22,7 @@
         "src/kpool.c",
         "src/poly1305.c",
         "src/pread.c",
+        "src/mkdirbatch.c",
         "src/rabin.c",
         "src/statbatch.c",
         "src/sys.c",

@@ -12,6 +12,7 @@
 
 #include "poly1305.h"
 #include "rabin.h"
+#include "mkdirbatch.h"
 #include "pread.h"
 #include "statbatch.h"
 #include "sys.h"
@@ -225,6 +226,7 @@ NAPI_MODULE_INIT() {
       {"restoreFile", NULL, cairn_js_restore_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"restoreFileBatch", NULL, cairn_js_restore_file_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"preadBatch", NULL, cairn_js_pread_batch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mkdirBatch", NULL, cairn_js_mkdir_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"finishFile", NULL, cairn_js_finish_file, NULL, NULL, NULL, napi_enumerable, NULL},
       {"alignedBuffer", NULL, js_aligned_buffer, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -276,6 +276,13 @@ export interface NativeApi extends BlobKernels, FileKernels {
   pread(path: NativePath, offset: number, length: number, out: Uint8Array): Promise<number>;
 
   /**
+   * mkdir(path, mode) (mode 0 to 0o7777, less the umask) — one thread-pool job for the calls of one
+   * event-loop turn with the addon. Errors are Node-style (.code such as 'EEXIST', .errno,
+   * .syscall 'mkdir', .path).
+   */
+  mkdir(path: NativePath, mode: number): Promise<void>;
+
+  /**
    * open(content) and, when that succeeded, restoreFile(path, plaintext, opts): a file that is one
    * blob, in one thread-pool job with the addon (the fallback runs the two in turn). A blob that
    * does not open rejects as open() does (ERR_CAIRN_CORRUPT) and nothing is created; otherwise

@@ -168,6 +168,52 @@ for (const impl of impls) {
     });
   });
 
+  describe(`${impl.name}: mkdir`, () => {
+    it('makes directories with the mode less the umask; calls of one turn each get their own outcome', async () => {
+      const dir = freshDir();
+      const old = process.umask(0o022);
+      try {
+        const names = Array.from({ length: 100 }, (_, i) => `d${i}`);
+        // one turn: shares batches in the addon; a parent and its child in one turn are made in order
+        await Promise.all([...names.map((n) => api.mkdir(path.join(dir, n), 0o755)), api.mkdir(path.join(dir, 'p'), 0o700)]);
+        await api.mkdir(path.join(dir, 'p', 'c'), 0o777);
+        for (const n of names) assert.equal((fs.statSync(path.join(dir, n)).mode & 0o7777).toString(8), '755', n);
+        assert.equal((fs.statSync(path.join(dir, 'p')).mode & 0o7777).toString(8), '700');
+        assert.equal((fs.statSync(path.join(dir, 'p', 'c')).mode & 0o7777).toString(8), '755');
+      } finally {
+        process.umask(old);
+      }
+    });
+
+    it('EEXIST, ENOENT and ENOTDIR as fs-style errors, beside successes in the same turn', async () => {
+      const dir = freshDir();
+      const f = path.join(dir, 'file');
+      fs.writeFileSync(f, 'x');
+      const cases = [path.join(dir, 'ok'), f, path.join(dir, 'no', 'd'), path.join(f, 'd')];
+      const got = await Promise.allSettled(cases.map((p) => api.mkdir(p, 0o700)));
+      assert.equal(got[0]!.status, 'fulfilled');
+      assert.ok(fs.statSync(cases[0]!).isDirectory());
+      for (const [k, code] of [[1, 'EEXIST'], [2, 'ENOENT'], [3, 'ENOTDIR']] as const) {
+        const r = got[k]!;
+        assert.equal(r.status, 'rejected');
+        assertSysError((r as PromiseRejectedResult).reason, code, 'mkdir', cases[k]!);
+      }
+    });
+
+    it('a symlink in the way is EEXIST, never followed', async () => {
+      const dir = freshDir();
+      fs.mkdirSync(path.join(dir, 'elsewhere'));
+      fs.symlinkSync(path.join(dir, 'elsewhere'), path.join(dir, 'link'));
+      await assert.rejects(api.mkdir(path.join(dir, 'link'), 0o700), (e) => assertSysError(e, 'EEXIST', 'mkdir', path.join(dir, 'link')));
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'elsewhere')), []);
+    });
+
+    it('rejects a bad mode', async () => {
+      await assert.rejects(async () => api.mkdir(path.join(freshDir(), 'd'), 0o10000), RangeError);
+      await assert.rejects(async () => api.mkdir(path.join(freshDir(), 'd'), 1.5), TypeError);
+    });
+  });
+
   describe(`${impl.name}: mknod`, () => {
     it('creates character and block devices with the given st_rdev and permissions', (t) => {
       if (!isRoot) {

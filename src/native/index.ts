@@ -89,6 +89,7 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   restoreFileBatch?: (requests: RawRestoreArgs[]) => Promise<Array<FileMetaResult | Error>>;
   /** (path, offset, length, out) per request; bytes read or an Error each. */
   preadBatch?: (requests: unknown[][]) => Promise<Array<number | Error>>;
+  mkdirBatch?: (requests: unknown[][]) => Promise<Array<null | Error>>;
   /** open's six arguments then restoreFile's eleven (its data ignored) per request; one outcome (result or Error) each. */
   openRestoreFileBatch?: (requests: unknown[][]) => Promise<Array<FileMetaResult | Error>>;
   /** finishFile(fd, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
@@ -231,6 +232,14 @@ function rangedReader(many: AddonExports['preadBatch']): NativeApi['pread'] {
   return (path, offset, length, out) => batcher.submit([path, offset, length, out]);
 }
 
+/** mkdir: the addon's batch job (I/O, libuv's pool), else node:fs. */
+function directoryMaker(many: AddonExports['mkdirBatch']): NativeApi['mkdir'] {
+  if (typeof many !== 'function') return fallbackFs.mkdir;
+  // a restore makes ~30 directories at a time: few jobs, large batches
+  const batcher = new Coalescer<unknown[], null>((reqs) => many(reqs), { maxBatch: 64, lanes: 1 });
+  return (path, mode) => batcher.submit([path, mode]).then(() => undefined);
+}
+
 /**
  * restoreSealedFile: the addon's combined job (requests of one event-loop turn share jobs, see
  * core/coalesce.ts; on libuv's pool like restoreFile), or
@@ -335,6 +344,7 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
     kind: 'native' as const,
     restoreSealedFile: sealedFileRestorer(blob.blobKernels === 'native' ? m.openRestoreFileBatch : undefined, blob, files),
     pread: rangedReader(m.preadBatch),
+    mkdir: directoryMaker(m.mkdirBatch),
     poly1305: m.poly1305,
     rabin: m.rabin,
     lgetxattrs: m.lgetxattrs,
@@ -358,6 +368,7 @@ export function loadFallback(): NativeApi {
     kind: 'fallback' as const,
     restoreSealedFile: sealedFileRestorer(undefined, blob, files),
     pread: fallbackFs.pread,
+    mkdir: fallbackFs.mkdir,
     poly1305: fallbackPoly1305,
     rabin: fallbackRabin,
     lgetxattrs: fallbackFs.lgetxattrs,

@@ -337,6 +337,13 @@ export function fsetxattr(fd: number, name: string, value: Uint8Array): void {
   run(tool, args, 'fsetxattr', target);
 }
 
+/** mkdir(): node:fs (mode checked as the addon checks it). */
+export async function mkdir(dirPath: NativePath, mode: number): Promise<void> {
+  if (!Number.isInteger(mode)) throw Object.assign(new TypeError('mode must be an integer'), { code: 'ERR_INVALID_ARG_TYPE' });
+  if (mode < 0 || mode > 0o7777) throw Object.assign(new RangeError('mode must be from 0 to 0o7777'), { code: 'ERR_OUT_OF_RANGE' });
+  await fs.promises.mkdir(checkPath(dirPath).raw, { mode });
+}
+
 /** pread(): open, read until `length` bytes or end of file, close; node:fs errors as they come. */
 export async function pread(filePath: NativePath, offset: number, length: number, out: Uint8Array): Promise<number> {
   if (length > out.length) throw Object.assign(new RangeError('out is shorter than length'), { code: 'ERR_OUT_OF_RANGE' });
