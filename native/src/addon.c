@@ -228,6 +228,7 @@ NAPI_MODULE_INIT() {
       {"preadBatch", NULL, cairn_js_pread_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mkdirBatch", NULL, cairn_js_mkdir_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"finishFile", NULL, cairn_js_finish_file, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"finishDirBatch", NULL, cairn_js_finish_dir_batch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"alignedBuffer", NULL, js_aligned_buffer, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) {

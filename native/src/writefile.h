@@ -9,6 +9,7 @@
 napi_value cairn_js_restore_file(napi_env env, napi_callback_info info);
 napi_value cairn_js_restore_file_batch(napi_env env, napi_callback_info info);
 napi_value cairn_js_finish_file(napi_env env, napi_callback_info info);
+napi_value cairn_js_finish_dir_batch(napi_env env, napi_callback_info info);
 
 /*
  * A restoreFile job (restoreFile's eleven arguments) as one step of another batch kind

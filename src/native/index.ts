@@ -90,6 +90,7 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   /** (path, offset, length, out) per request; bytes read or an Error each. */
   preadBatch?: (requests: unknown[][]) => Promise<Array<number | Error>>;
   mkdirBatch?: (requests: unknown[][]) => Promise<Array<null | Error>>;
+  finishDirBatch?: (requests: unknown[][]) => Promise<Array<FileMetaResult | Error>>;
   /** open's six arguments then restoreFile's eleven (its data ignored) per request; one outcome (result or Error) each. */
   openRestoreFileBatch?: (requests: unknown[][]) => Promise<Array<FileMetaResult | Error>>;
   /** finishFile(fd, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
@@ -211,7 +212,7 @@ function rawMeta(m: FileMeta): RawMetaArgs {
 function fileKernels(m: Partial<AddonExports>): FileKernels {
   const { restoreFile, finishFile } = m;
   if (typeof restoreFile !== 'function' || typeof finishFile !== 'function') {
-    return { restoreFile: fallbackWrite.restoreFile, finishFile: fallbackWrite.finishFile };
+    return { restoreFile: fallbackWrite.restoreFile, finishFile: fallbackWrite.finishFile, finishDir: fallbackWrite.finishDir };
   }
   // The files a restore completes in one event-loop turn share thread-pool jobs (core/coalesce.ts).
   const many = m.restoreFileBatch;
@@ -222,6 +223,22 @@ function fileKernels(m: Partial<AddonExports>): FileKernels {
       return batcher !== undefined ? batcher.submit(args) : restoreFile(...args);
     },
     finishFile: (fd, meta) => finishFile(fd, ...rawMeta(meta)),
+    finishDir: directoryFinisher(m.finishDirBatch),
+  };
+}
+
+/** finishDir: the addon's batch job (libuv's pool; a restore finishes ~30 directories at a time), else the fallback. */
+function directoryFinisher(many: AddonExports['finishDirBatch']): FileKernels['finishDir'] {
+  if (typeof many !== 'function') return fallbackWrite.finishDir;
+  const batcher = new Coalescer<unknown[], FileMetaResult>((reqs) => many(reqs), { maxBatch: 64, lanes: 1 });
+  return (path, meta) => {
+    let args: unknown[];
+    try {
+      args = [path, ...rawMeta(meta)];
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return batcher.submit(args);
   };
 }
 
@@ -362,7 +379,7 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
 /** The pure TypeScript implementation (always available). */
 export function loadFallback(): NativeApi {
   const blob = makeBlobKernels(fallbackPoly1305, 'TypeScript fallback');
-  const files: FileKernels = { restoreFile: fallbackWrite.restoreFile, finishFile: fallbackWrite.finishFile };
+  const files: FileKernels = { restoreFile: fallbackWrite.restoreFile, finishFile: fallbackWrite.finishFile, finishDir: fallbackWrite.finishDir };
   return Object.freeze({
     ...blob,
     kind: 'fallback' as const,
@@ -376,8 +393,7 @@ export function loadFallback(): NativeApi {
     mknod: fallbackFs.mknod,
     mkfifo: fallbackFs.mkfifo,
     utimens: fallbackFs.utimens,
-    restoreFile: fallbackWrite.restoreFile,
-    finishFile: fallbackWrite.finishFile,
+    ...files,
   });
 }
 

@@ -300,6 +300,42 @@ for (const impl of impls) {
     });
   });
 
+  describe(`${impl.name}: finishDir`, () => {
+    it('applies mode, owner, attributes and times to a directory by path; calls of one turn each get theirs', async (t) => {
+      const dir = freshDir();
+      const why = xattrProblem(api, dir);
+      const owner = isRoot ? { uid: 4321, gid: 8765 } : { uid: myUid, gid: myGid };
+      const xattrs = why === undefined ? [{ name: 'user.cairn.d', value: Buffer.from('v') }] : [];
+      const names = Array.from({ length: 40 }, (_, i) => `d${i}`);
+      for (const n of names) fs.mkdirSync(path.join(dir, n), { mode: 0o700 });
+      const rs = await Promise.all(names.map((n, i) => api.finishDir(path.join(dir, n), { mode: i % 2 ? 0o1777 : 0o2750, owner, xattrs, ...T })));
+      for (const [i, n] of names.entries()) {
+        assert.deepEqual(rs[i], { warnings: [] });
+        const st = fs.lstatSync(path.join(dir, n), { bigint: true });
+        assert.equal((Number(st.mode) & 0o7777).toString(8), (i % 2 ? 0o1777 : 0o2750).toString(8), n);
+        assert.equal(Number(st.uid), owner.uid);
+        assert.equal(st.atimeNs, T.atimeNs);
+        assert.equal(st.mtimeNs, T.mtimeNs);
+        if (why === undefined) assert.deepEqual(api.lgetxattrs(path.join(dir, n)).find((x) => x.name === 'user.cairn.d')?.value, Buffer.from('v'));
+      }
+      if (why !== undefined) t.diagnostic(`xattr assertion skipped: ${why}`);
+    });
+
+    it('a symlink (even to a directory), a file or nothing at the name is refused and left alone', async () => {
+      const dir = freshDir();
+      const target = path.join(dir, 'target');
+      fs.mkdirSync(target, { mode: 0o700 });
+      fs.symlinkSync(target, path.join(dir, 'link'));
+      fs.writeFileSync(path.join(dir, 'file'), 'x', { mode: 0o600 });
+      const meta = { mode: 0o777, ...T };
+      await assert.rejects(api.finishDir(path.join(dir, 'link'), meta), sysErr('ENOTDIR', 'open', path.join(dir, 'link')));
+      await assert.rejects(api.finishDir(path.join(dir, 'file'), meta), sysErr('ENOTDIR', 'open', path.join(dir, 'file')));
+      await assert.rejects(api.finishDir(path.join(dir, 'none'), meta), sysErr('ENOENT', 'open', path.join(dir, 'none')));
+      assert.equal(fs.statSync(target).mode & 0o7777, 0o700);
+      assert.equal(fs.statSync(path.join(dir, 'file')).mode & 0o7777, 0o600);
+    });
+  });
+
   describe(`${impl.name}: finishFile`, () => {
     it('applies mode, owner, attributes and times through a descriptor', async (t) => {
       const dir = freshDir();

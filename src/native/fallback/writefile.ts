@@ -227,3 +227,21 @@ export async function finishFile(fd: number, meta: FileMeta): Promise<FileMetaRe
   const m = checkMeta(meta);
   return applyMeta(n, m, undefined);
 }
+
+/** finishDir(): open(O_RDONLY | O_DIRECTORY | O_NOFOLLOW), finishFile's steps, close. */
+export async function finishDir(path: NativePath, meta: FileMeta): Promise<FileMetaResult> {
+  const { fsPath, shown } = checkPath(path);
+  const m = checkMeta(meta);
+  let fd: number;
+  try {
+    fd = await open(fsPath, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+  } catch (e) {
+    throw sysError(e, 'open', shown);
+  }
+  try {
+    return await applyMeta(fd, m, shown);
+  } finally {
+    await close(fd).catch(() => undefined);
+  }
+}
+
