@@ -319,19 +319,45 @@ static uint32_t load32_le(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int cairn_open(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open_opts *o, cairn_open_result *r) {
+/*
+ * The start of cairn_open and cairn_verify: clears r, then checks the length and the MAC (in
+ * constant time). Returns the thread's state, or NULL with r->kind and r->err set.
+ */
+static thread_state *authenticate(const cairn_key *k, const uint8_t *in, size_t n, cairn_open_result *r) {
   memset(r, 0, sizeof *r);
   char *err = r->err;
   const size_t cap = sizeof r->err;
-  if (n < CAIRN_OVERHEAD) return r->kind = fail(err, cap, CAIRN_ERR_SHORT, "too short to be encrypted data%s", NULL);
+  if (n < CAIRN_OVERHEAD) {
+    r->kind = fail(err, cap, CAIRN_ERR_SHORT, "too short to be encrypted data%s", NULL);
+    return NULL;
+  }
   thread_state *st = state();
-  if (st == NULL) return r->kind = fail(err, cap, CAIRN_ERR_NOMEM, "out of memory (thread state)%s", NULL);
-  const uint8_t *iv = in;
+  if (st == NULL) {
+    r->kind = fail(err, cap, CAIRN_ERR_NOMEM, "out of memory (thread state)%s", NULL);
+    return NULL;
+  }
   const uint8_t *ct = in + CAIRN_IV_LEN;
   size_t clen = n - CAIRN_OVERHEAD;
   uint8_t tag[16];
-  if (mac(st, k, iv, ct, clen, tag) != 0) return r->kind = fail(err, cap, CAIRN_ERR_INTERNAL, "AES failed%s", NULL);
-  if (CRYPTO_memcmp(tag, ct + clen, 16) != 0) return r->kind = fail(err, cap, CAIRN_ERR_MAC, "ciphertext verification failed%s", NULL);
+  if (mac(st, k, in, ct, clen, tag) != 0) {
+    r->kind = fail(err, cap, CAIRN_ERR_INTERNAL, "AES failed%s", NULL);
+    return NULL;
+  }
+  if (CRYPTO_memcmp(tag, ct + clen, 16) != 0) {
+    r->kind = fail(err, cap, CAIRN_ERR_MAC, "ciphertext verification failed%s", NULL);
+    return NULL;
+  }
+  return st;
+}
+
+int cairn_open(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open_opts *o, cairn_open_result *r) {
+  thread_state *st = authenticate(k, in, n, r);
+  if (st == NULL) return r->kind;
+  char *err = r->err;
+  const size_t cap = sizeof r->err;
+  const uint8_t *iv = in;
+  const uint8_t *ct = in + CAIRN_IV_LEN;
+  size_t clen = n - CAIRN_OVERHEAD;
 
   uint8_t *out = NULL;
   size_t out_len = 0;
@@ -427,18 +453,12 @@ int cairn_open(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open
  * 2 × VERIFY_SLICE bytes (plus zstd's window for compressed ones) whatever its size.
  */
 int cairn_verify(const cairn_key *k, const uint8_t *in, size_t n, const cairn_open_opts *o, cairn_open_result *r) {
-  memset(r, 0, sizeof *r);
+  thread_state *st = authenticate(k, in, n, r);
+  if (st == NULL) return r->kind;
   char *err = r->err;
   const size_t cap = sizeof r->err;
-  if (n < CAIRN_OVERHEAD) return r->kind = fail(err, cap, CAIRN_ERR_SHORT, "too short to be encrypted data%s", NULL);
-  thread_state *st = state();
-  if (st == NULL) return r->kind = fail(err, cap, CAIRN_ERR_NOMEM, "out of memory (thread state)%s", NULL);
-  const uint8_t *iv = in;
-  const uint8_t *ct = in + CAIRN_IV_LEN;
+  const uint8_t *ct = in + CAIRN_IV_LEN; /* after the IV */
   size_t clen = n - CAIRN_OVERHEAD;
-  uint8_t tag[16];
-  if (mac(st, k, iv, ct, clen, tag) != 0) return r->kind = fail(err, cap, CAIRN_ERR_INTERNAL, "AES failed%s", NULL);
-  if (CRYPTO_memcmp(tag, ct + clen, 16) != 0) return r->kind = fail(err, cap, CAIRN_ERR_MAC, "ciphertext verification failed%s", NULL);
   if (o->ulen > o->max_size) {
     snprintf(err, cap, "zstd: blob would decompress to %zu bytes, more than the allowed %zu", o->ulen, o->max_size);
     return r->kind = CAIRN_ERR_ZSTD;
@@ -446,7 +466,7 @@ int cairn_verify(const cairn_key *k, const uint8_t *in, size_t n, const cairn_op
   uint8_t *plain = scratch(st, 2 * VERIFY_SLICE);
   if (plain == NULL) return r->kind = fail(err, cap, CAIRN_ERR_NOMEM, "out of memory%s", NULL);
   uint8_t *window = plain + VERIFY_SLICE; /* decompressed output */
-  if (EVP_EncryptInit_ex(st->ctr, aes256ctr, NULL, k->enc, iv) != 1 || EVP_DigestInit_ex(st->md, sha256md, NULL) != 1) {
+  if (EVP_EncryptInit_ex(st->ctr, aes256ctr, NULL, k->enc, in) != 1 || EVP_DigestInit_ex(st->md, sha256md, NULL) != 1) {
     return r->kind = fail(err, cap, CAIRN_ERR_INTERNAL, "AES or SHA-256 failed%s", NULL);
   }
   const int compressed = o->ulen != 0;
