@@ -155,7 +155,7 @@ interface Prefetched {
   prevTree?: Promise<Prev | undefined>;
   /** A directory's sorted names, read as soon as its metadata shows it is one. */
   listing?: Promise<Buffer[] | undefined>;
-  /** A directory's first entries, prefetched as soon as its listing (and parent tree) arrive. */
+  /** A directory's first entries, their metadata looked up as soon as its listing arrives (prefetchChildren). */
   children?: Promise<ChildPrefetch | undefined>;
 }
 
@@ -378,8 +378,7 @@ export class Archiver {
 
   /**
    * Starts the metadata lookups of a prefetched directory's first entries (see CHILDREN_AHEAD);
-   * their listings and trees wait until they come near their turn (a tree each for up to
-   * META_AHEAD × CHILDREN_AHEAD entries held 40 MiB more on the benchmark tree).
+   * their listings and trees wait until startEntries brings them within META_AHEAD of their turn.
    */
   private prefetchChildren(pre: Prefetched, p: Buffer): void {
     if (pre.excluded || pre.children !== undefined) return;
