@@ -1,4 +1,4 @@
-import { scrypt as scryptCb, randomBytes } from 'node:crypto';
+import { createHash, scrypt as scryptCb, randomBytes } from 'node:crypto';
 import { CairnError } from '../core/errors.js';
 import { keyFromKdf, type CryptoKey } from './key.js';
 
@@ -27,12 +27,45 @@ export function validateScryptParams(p: ScryptParams): void {
 export function deriveKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<CryptoKey> {
   validateScryptParams(params);
   const k = earlyKey(salt, params);
+  if (remembered === undefined) return derive(password, salt, params, k);
+  const id = createHash('sha256').update(k).update('\0').update(password, 'utf8').digest('base64');
+  let key = remembered.get(id);
+  if (key === undefined) {
+    key = derive(password, salt, params, k);
+    remembered.set(id, key);
+    key.catch(() => remembered?.delete(id)); // a failure is not remembered
+    if (remembered.size > REMEMBERED_MAX) remembered.delete(remembered.keys().next().value!);
+  }
+  return key;
+}
+
+function derive(password: string, salt: Uint8Array, params: ScryptParams, k: string): Promise<CryptoKey> {
   const e = early.get(k);
   if (e !== undefined && e.password === password) {
     early.delete(k);
     return e.dk.then(keyFromKdf, () => scrypt(password, salt, params).then(keyFromKdf));
   }
   return scrypt(password, salt, params).then(keyFromKdf);
+}
+
+/**
+ * Keys already derived, by salt, parameters and password (hashed), when rememberDerivedKeys was
+ * called: a node agent opens the same repositories for every pod volume it backs up or restores,
+ * and each open spent ~0.1 s of scrypt (32 MiB) on the same derivation. The derived key is what
+ * the password opens anyway, held as long as the process runs.
+ */
+let remembered: Map<string, Promise<CryptoKey>> | undefined;
+/** Oldest entries go first beyond this (keys of repositories, key files and passwords seen). */
+const REMEMBERED_MAX = 64;
+
+/** From now on deriveKey derives each key once per process (long-running processes: the agent). */
+export function rememberDerivedKeys(): void {
+  remembered ??= new Map();
+}
+
+/** How many derived keys are remembered (tests, diagnostics). */
+export function rememberedKeyCount(): number {
+  return remembered?.size ?? 0;
 }
 
 /**

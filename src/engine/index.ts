@@ -7,6 +7,7 @@ export { snapshotSize, type SnapshotSize } from './stats.js';
 export { listSnapshotsFiltered, listTree, catObject, type LsEntry } from './inspect.js';
 export { ACCEPTED_FORMS, openBackend, parseRepository, parseExtendedOptions, displayRepository, EXTENDED_OPTIONS, type BackendConfig, type BackendOptions } from '../backend/open.js';
 export { openRepoBackend } from './repo.js';
+export { rememberDerivedKeys } from '../crypto/kdf.js';
 export type { S3Config } from '../backend/s3/config.js';
 export type { RestConfig } from '../backend/rest/rest.js';
 export { runRestoreHelper, scanRestoreMarkers, validateRestoreUid, DEFAULT_RESTORES_DIR, MARKER_DIR, type RestoreHelperEvent, type RestoreHelperOptions, type RestoreHelperResult, type RestoreScan } from './restore-helper.js';

@@ -119,6 +119,8 @@ export function register(program: Command, _g: () => GlobalOptions): void {
     .option('--maintenance-lock-wait <duration>', 'how long prune and check wait for running backups to release the repository', '30m')
     .action(async (o: AgentFlags) => {
       const { Agent, AgentState, loadKubeConfig, metricsObserver } = await import('../../agent/index.js');
+      // the agent opens the same repositories for every pod volume: derive each key once
+      (await import('../../engine/index.js')).rememberDerivedKeys();
       const { createObservability, createLogger, parseLogFormat, toLoggerPort } = await import('../../agent/observability/index.js');
       const config = buildConfig(o, process.env);
       const kubeConfig = loadKubeConfig(config.kubeconfig);
