@@ -153,16 +153,15 @@ interface Prefetched {
   excluded: boolean;
   meta?: Promise<FsEntryMeta>;
   prevTree?: Promise<Prev | undefined>;
-  /** A directory's sorted names, read as soon as its metadata shows it is one. */
-  listing?: Promise<Buffer[] | undefined>;
-  /** A directory's first entries, their metadata looked up as soon as its listing arrives (prefetchChildren). */
-  children?: Promise<ChildPrefetch | undefined>;
+  /** A directory's entries, read as soon as its metadata shows it is one (see prefetchTree). */
+  listing?: Promise<DirListing | undefined>;
 }
 
-interface ChildPrefetch {
-  paths: Buffer[];
+/** A directory's sorted entries. */
+interface DirListing {
   names: Buffer[];
-  /** Metadata lookups of the first entries (at most CHILDREN_AHEAD; see prefetchChildren); startEntries empties it. */
+  paths: Buffer[];
+  /** Metadata lookups of the first entries, started with the listing (CHILDREN_AHEAD); startEntries empties it. */
   ahead: Array<Prefetched | undefined>;
 }
 
@@ -349,10 +348,6 @@ export class Archiver {
   }
 
   /**
-   * Starts archiving one file-system entry. Resolves (after the walk of its subtree, if a
-   * directory) to a promise of its node; undefined when excluded or unreadable.
-   */
-  /**
    * Starts the lookups of an entry before its turn: its metadata (lstat, xattrs) and, for a
    * directory of the parent snapshot, the parent's tree. The walk then takes entries in order,
    * but no longer waits for one lookup (a thread-pool round trip) per entry in turn: an unchanged
@@ -368,27 +363,23 @@ export class Archiver {
     return pre;
   }
 
-  /** Starts a prefetched directory's listing and its tree in the parent snapshot (nothing for other entries, or twice). */
+  /**
+   * Starts a prefetched directory's listing and its tree in the parent snapshot (nothing for
+   * other entries, or twice); with the listing, the metadata lookups of its first entries (see
+   * CHILDREN_AHEAD) — theirs wait until startEntries brings them within META_AHEAD of their turn.
+   */
   private prefetchTree(pre: Prefetched, p: Buffer, prev: TreeNode | undefined): void {
     if (pre.excluded || pre.listing !== undefined) return;
     pre.prevTree = prev?.type === 'dir' && prev.subtree ? this.loadPrev(prev.subtree) : undefined;
-    pre.listing = pre.meta!.then((m) => (m.type === 'dir' ? readDirSorted(p) : undefined));
+    pre.listing = pre.meta!.then((m) => (m.type === 'dir' ? readDirSorted(p).then((names) => this.listingOf(p, names, CHILDREN_AHEAD)) : undefined));
     pre.listing.catch(() => undefined); // handled when the directory's turn comes
   }
 
-  /**
-   * Starts the metadata lookups of a prefetched directory's first entries (see CHILDREN_AHEAD);
-   * their listings and trees wait until startEntries brings them within META_AHEAD of their turn.
-   */
-  private prefetchChildren(pre: Prefetched, p: Buffer): void {
-    if (pre.excluded || pre.children !== undefined) return;
-    pre.children = pre.listing!.then((names) => {
-      if (names === undefined) return undefined;
-      const paths = childPaths(p, names);
-      const ahead = names.slice(0, CHILDREN_AHEAD).map((_, i) => this.prefetch(paths[i]!, undefined, false));
-      return { paths, names, ahead };
-    });
-    pre.children.catch(() => undefined); // the walk reads the listing again and reports its error
+  /** A directory's listing, with the lookups of its first `ahead` entries started. */
+  private listingOf(dir: Buffer, names: Buffer[], ahead: number): DirListing {
+    const sep = Buffer.from('/');
+    const paths = names.map((name) => Buffer.concat([dir, sep, name]));
+    return { names, paths, ahead: names.slice(0, ahead).map((_, i) => this.prefetch(paths[i]!, undefined, false)) };
   }
 
   /** startEntry for the entries of one directory, in order, with lookups started META_AHEAD entries ahead. */
@@ -408,7 +399,6 @@ export class Archiver {
         const pre = prefetched[started] ?? this.prefetch(paths[started]!, prev);
         prefetched[started] = undefined; // held in `ahead` until its turn, and no longer
         this.prefetchTree(pre, paths[started]!, prev);
-        this.prefetchChildren(pre, paths[started]!);
         ahead[started] = pre;
       }
       const pre = ahead[i]!;
@@ -458,21 +448,16 @@ export class Archiver {
       const prevOf = (name: Buffer): TreeNode | undefined => prev?.byName.get(name.toString('latin1'));
       // taken out of the entry: held there, each directory's lookups would keep its children's,
       // and theirs, alive until the walk of the whole subtree ends
-      const children = pre?.children;
-      if (pre !== undefined) pre.children = undefined;
-      const kids = await children?.catch(() => undefined);
-      if (kids !== undefined) {
-        await this.startEntries(kids.paths, kids.names, prevOf, meta.dev, jobs, kids.ahead);
-      } else {
-        let names: Buffer[];
-        try {
-          names = (await pre?.listing) ?? (await readDirSorted(p));
-        } catch (e) {
-          this.itemError(p.toString('utf8'), fsError(e, p.toString('utf8'), 'read directory'));
-          names = [];
-        }
-        await this.startEntries(childPaths(p, names), names, prevOf, meta.dev, jobs);
+      const listing = pre?.listing;
+      if (pre !== undefined) pre.listing = undefined;
+      let dir: DirListing;
+      try {
+        dir = (await listing) ?? this.listingOf(p, await readDirSorted(p), 0);
+      } catch (e) {
+        this.itemError(p.toString('utf8'), fsError(e, p.toString('utf8'), 'read directory'));
+        dir = { names: [], paths: [], ahead: [] };
       }
+      await this.startEntries(dir.paths, dir.names, prevOf, meta.dev, jobs, dir.ahead);
     }
     return { done: this.saveTreeWhenDone(jobs) };
   }
@@ -730,10 +715,4 @@ function dedupeNames(nodes: TreeNode[]): TreeNode[] {
     out.push(n);
   }
   return out;
-}
-
-/** Paths of a directory's entries. */
-function childPaths(dir: Buffer, names: Buffer[]): Buffer[] {
-  const sep = Buffer.from('/');
-  return names.map((name) => Buffer.concat([dir, sep, name]));
 }
