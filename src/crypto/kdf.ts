@@ -26,7 +26,7 @@ export function validateScryptParams(p: ScryptParams): void {
 /** Derives a user key: scrypt(password, salt, N, r, p, 64) split 32 | 16 | 16. */
 export function deriveKey(password: string, salt: Uint8Array, params: ScryptParams): Promise<CryptoKey> {
   validateScryptParams(params);
-  const k = earlyKey(salt, params);
+  const k = inputsKey(salt, params);
   if (remembered === undefined) return derive(password, salt, params, k);
   const id = createHash('sha256').update(k).update('\0').update(password, 'utf8').digest('base64');
   let key = remembered.get(id);
@@ -74,7 +74,8 @@ export function rememberedKeyCount(): number {
  */
 const early = new Map<string, { password: string; dk: Promise<Buffer> }>();
 
-function earlyKey(salt: Uint8Array, params: ScryptParams): string {
+/** Salt and parameters as one map key (the password is compared or hashed separately). */
+function inputsKey(salt: Uint8Array, params: ScryptParams): string {
   return `${params.N}:${params.r}:${params.p}:${Buffer.from(salt.buffer, salt.byteOffset, salt.byteLength).toString('base64')}`;
 }
 
@@ -87,7 +88,7 @@ export function startDerivation(password: string, salt: Uint8Array, params: Scry
   validateScryptParams(params);
   const dk = scrypt(password, salt, params);
   dk.catch(() => undefined); // deriveKey derives again if this failed
-  early.set(earlyKey(salt, params), { password, dk });
+  early.set(inputsKey(salt, params), { password, dk });
 }
 
 /** How many early derivations wait for their deriveKey call (tests, diagnostics). */

@@ -231,15 +231,7 @@ function fileKernels(m: Partial<AddonExports>): FileKernels {
 function directoryFinisher(many: AddonExports['finishDirBatch']): FileKernels['finishDir'] {
   if (typeof many !== 'function') return fallbackWrite.finishDir;
   const batcher = new Coalescer<unknown[], FileMetaResult>((reqs) => many(reqs), { maxBatch: 64, lanes: 1 });
-  return (path, meta) => {
-    let args: unknown[];
-    try {
-      args = [path, ...rawMeta(meta)];
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return batcher.submit(args);
-  };
+  return (path, meta) => batcher.submit([path, ...rawMeta(meta)]);
 }
 
 /** pread: the addon's batch job (I/O, libuv's pool), else node:fs. */
