@@ -237,8 +237,9 @@ NAPI_MODULE_INIT() {
   }
 #ifdef CAIRN_HAVE_ZSTD
   napi_value info;
-  char text[128];
-  snprintf(text, sizeof text, "zstd %s, %s", cairn_zstd_version(), OpenSSL_version(OPENSSL_VERSION));
+  char text[160];
+  snprintf(text, sizeof text, "zstd %s, %s, Poly1305 %s", cairn_zstd_version(), OpenSSL_version(OPENSSL_VERSION),
+           cairn_poly1305_uses_openssl() ? "from OpenSSL (1 KiB and longer)" : "own");
   napi_property_descriptor blob_props[] = {
       {"sealKey", NULL, cairn_js_seal_key, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seal", NULL, cairn_js_seal, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -5,6 +5,7 @@
  * boundaries verified against restic 0.14 — spec §17 item 12).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { RabinKernel } from './api.js';
@@ -113,7 +114,7 @@ describe('poly1305', () => {
 
   it('matches the BigInt reference on seeded random inputs of many lengths', () => {
     const rand = prng(1305);
-    const lengths = [0, 1, 2, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 79, 80, 127, 128, 129, 255, 256, 257, 1000, 4096, 65539];
+    const lengths = [0, 1, 2, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 79, 80, 127, 128, 129, 255, 256, 257, 1000, 1023, 1024, 1025, 4096, 65539];
     for (const len of lengths) {
       for (let round = 0; round < 4; round++) {
         const key = randomBytes(rand, 32);
@@ -142,6 +143,37 @@ describe('poly1305', () => {
     const keyCopy = Buffer.from(key);
     for (const impl of impls) impl.api.poly1305(key, msg);
     assert.deepEqual(Buffer.from(key), keyCopy);
+  });
+
+  it('the addon gives the same tags with its own code for every length (CAIRN_POLY1305_OPENSSL=0)', (t) => {
+    const addon = impls.find((i) => i.api.kind === 'native');
+    if (addon === undefined) return t.skip('addon not built');
+    // Long messages normally go to OpenSSL's Poly1305 (native/src/poly1305.c): run the addon's own
+    // code for them in a child process and hold both to the reference.
+    assert.match(addon.api.blobKernelsInfo, /Poly1305 (from OpenSSL|own)/);
+    const lengths = [1023, 1024, 1025, 4096, 65539, MiB + 3];
+    const rand = prng(2305);
+    const cases = lengths.map((len) => ({ key: randomBytes(rand, 32), msg: randomBytes(rand, len) }));
+    const script = `
+      const { loadAddon } = await import(${JSON.stringify(new URL('./index.js', import.meta.url).href)});
+      const native = loadAddon();
+      const cases = JSON.parse((await import('node:fs')).readFileSync(0, 'utf8'));
+      const tags = cases.map((c) => native.poly1305(Buffer.from(c.key, 'hex'), Buffer.from(c.msg, 'hex')).toString('hex'));
+      process.stdout.write(JSON.stringify({ info: native.blobKernelsInfo, tags }));`;
+    const arg = JSON.stringify(cases.map((c) => ({ key: c.key.toString('hex'), msg: c.msg.toString('hex') })));
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      input: arg,
+      env: { ...process.env, CAIRN_POLY1305_OPENSSL: '0' },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { info: string; tags: string[] };
+    assert.match(out.info, /Poly1305 own/);
+    cases.forEach((c, k) => {
+      const want = poly1305Reference(c.key, c.msg).toString('hex');
+      assert.equal(out.tags[k], want, `own code, len ${lengths[k]}`);
+      assert.equal(addon.api.poly1305(c.key, c.msg).toString('hex'), want, `default, len ${lengths[k]}`);
+    });
   });
 
   it('property: identical tags for random keys and messages (fast-check, fixed seed)', () => {
