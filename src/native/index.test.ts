@@ -132,4 +132,29 @@ describe('native loader', () => {
       assert.equal(r.stdout, 'ok 51b12eb8', `with ${threads} kernel thread(s)`);
     }
   });
+
+  it('the threads running our jobs switch to SCHED_BATCH, the JavaScript thread does not (CAIRN_THREAD_SCHED=normal: none)', {
+    skip: (native.blobKernels !== 'native' || process.platform !== 'linux') && 'no addon kernels, or not Linux',
+  }, () => {
+    // After a kernel job and an I/O job, list the policy of every thread of the process
+    // (/proc/self/task/TID/stat, field 41: 0 SCHED_OTHER, 3 SCHED_BATCH).
+    const script = `
+      const fs = await import('node:fs');
+      const { native } = await import(${JSON.stringify(indexUrl)});
+      await native.sha256(Buffer.alloc(4096, 1));
+      await native.readFile(${JSON.stringify(fileURLToPath(import.meta.url))}, Buffer.alloc(1 << 20));
+      const policy = (tid) => { const st = fs.readFileSync('/proc/self/task/' + tid + '/stat', 'utf8'); return Number(st.slice(st.lastIndexOf(') ') + 2).split(' ')[38]); };
+      const others = fs.readdirSync('/proc/self/task').filter((t) => t !== String(process.pid)).map(policy);
+      process.stdout.write(JSON.stringify({ main: policy(process.pid), batch: others.filter((p) => p === 3).length }));
+    `;
+    const run = (env: Record<string, string>) => {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { main: number; batch: number };
+    };
+    const dflt = run({ CAIRN_KERNEL_THREADS: '2' });
+    assert.equal(dflt.main, 0);
+    assert.ok(dflt.batch >= 3, `a kernel thread and a pool thread at least: ${dflt.batch}`);
+    assert.deepEqual(run({ CAIRN_KERNEL_THREADS: '2', CAIRN_THREAD_SCHED: 'normal' }), { main: 0, batch: 0 });
+  });
 });
