@@ -16,7 +16,7 @@ import { BufferPool } from '../native/buffer-pool.js';
 import type { SealKey } from '../native/api.js';
 import { native } from '../native/index.js';
 import { readChunks } from './chunk-reader.js';
-import { nodeFromMeta, unchanged } from './node.js';
+import { nodeFromMeta, sameNode, unchanged } from './node.js';
 
 /**
  * Files up to this size are read whole by one thread-pool job (native.readFile) instead of
@@ -185,6 +185,8 @@ interface Pending<T> {
 }
 
 interface Prev {
+  /** The parent snapshot's tree of this directory. */
+  id: Id;
   byName: Map<string, TreeNode>;
 }
 
@@ -277,7 +279,7 @@ export class Archiver {
     if (!id) return undefined;
     try {
       const nodes = await this.repo.loadTree(id);
-      return { byName: new Map(nodes.map((n) => [n.name.toString('latin1'), n])) };
+      return { id, byName: new Map(nodes.map((n) => [n.name.toString('latin1'), n])) };
     } catch {
       return undefined; // a broken parent only costs speed, never correctness
     }
@@ -326,11 +328,19 @@ export class Archiver {
       const paths = names.map((name) => Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]));
       await this.startEntries(paths, names, (name) => prev?.byName.get(name.toString('latin1')), undefined, jobs);
     }
-    return { done: this.saveTreeWhenDone(jobs) };
+    return { done: this.saveTreeWhenDone(jobs, prev) };
   }
 
-  private async saveTreeWhenDone(jobs: Array<Promise<TreeNode | undefined>>): Promise<Id> {
+  /**
+   * The directory's tree, saved once its entries are done. When every entry equals its node in
+   * the parent snapshot's tree (sameNode: what encodeTree writes, subtrees included) and that tree
+   * is in the repository, the parent's tree is the answer without encoding or hashing anything:
+   * in an unchanged incremental backup of the benchmark tree, encoding, hashing and looking up
+   * its 1,221 trees took ~130 ms of the JavaScript thread's ~860 ms walk.
+   */
+  private async saveTreeWhenDone(jobs: Array<Promise<TreeNode | undefined>>, prev: Prev | undefined): Promise<Id> {
     const nodes = (await Promise.all(jobs)).filter((n): n is TreeNode => n !== undefined);
+    if (prev !== undefined && sameAsParent(nodes, prev) && this.repo.hasBlob('tree', prev.id)) return prev.id;
     const data = encodeTree(dedupeNames(nodes));
     const r = await this.repo.saveBlob('tree', data);
     if (!r.known) this.summary.treeBlobs++;
@@ -459,7 +469,7 @@ export class Archiver {
       }
       await this.startEntries(dir.paths, dir.names, prevOf, meta.dev, jobs, dir.ahead);
     }
-    return { done: this.saveTreeWhenDone(jobs) };
+    return { done: this.saveTreeWhenDone(jobs, skipContents ? undefined : prev) };
   }
 
   private async archiveFile(p: Buffer, ps: string, node: TreeNode, meta: FsEntryMeta, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
@@ -703,6 +713,21 @@ function buildVirtualRoot(targets: ArchiveTarget[]): VDir {
     }
   }
   return root;
+}
+
+/**
+ * The entries are exactly the parent tree's: as many, each equal to the parent's node of its name
+ * (names strictly ascending, so no name is counted twice).
+ */
+function sameAsParent(nodes: readonly TreeNode[], prev: Prev): boolean {
+  if (nodes.length !== prev.byName.size) return false;
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    if (i > 0 && Buffer.compare(nodes[i - 1]!.name, n.name) >= 0) return false;
+    const p = prev.byName.get(n.name.toString('latin1'));
+    if (p === undefined || !sameNode(n, p)) return false;
+  }
+  return true;
 }
 
 function dedupeNames(nodes: TreeNode[]): TreeNode[] {

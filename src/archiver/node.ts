@@ -79,3 +79,42 @@ function fraction(s: string): string {
   const m = /\.(\d+)/.exec(s);
   return (m?.[1] ?? '').replace(/0+$/, '');
 }
+
+/** A uint64 field as encodeTree writes it: absent and 0 are both left out. */
+function u64Text(v: bigint | number | undefined): string {
+  return v ? String(v) : '';
+}
+
+/**
+ * True when encodeTree writes the two nodes identically: every field it writes is equal (times as
+ * text, absent and empty/zero alike where the encoder leaves both out). A directory whose entries
+ * all equal its parent snapshot's can keep the parent's tree blob (see Archiver.saveTreeWhenDone).
+ */
+export function sameNode(a: TreeNode, b: TreeNode): boolean {
+  if (a.type !== b.type || a.mode !== b.mode || a.mtime !== b.mtime || a.atime !== b.atime || a.ctime !== b.ctime) return false;
+  if (a.uid !== b.uid || a.gid !== b.gid || (a.user || '') !== (b.user || '') || (a.group || '') !== (b.group || '')) return false;
+  if (u64Text(a.inode) !== u64Text(b.inode) || u64Text(a.deviceId) !== u64Text(b.deviceId) || u64Text(a.size) !== u64Text(b.size)) return false;
+  if (u64Text(a.links) !== u64Text(b.links) || u64Text(a.device) !== u64Text(b.device)) return false;
+  if ((a.linktarget || '') !== (b.linktarget || '') || (a.error || '') !== (b.error || '') || a.subtree !== b.subtree) return false;
+  if (!a.name.equals(b.name) || !sameContent(a.content, b.content)) return false;
+  return sameXattrs(a.extendedAttributes, b.extendedAttributes);
+}
+
+function sameContent(a: readonly string[] | null | undefined, b: readonly string[] | null | undefined): boolean {
+  if (a === b) return true;
+  if (a == null || b == null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameXattrs(a: TreeNode['extendedAttributes'], b: TreeNode['extendedAttributes']): boolean {
+  const n = a?.length ?? 0;
+  if (n !== (b?.length ?? 0)) return false;
+  for (let i = 0; i < n; i++) {
+    const x = a![i]!;
+    const y = b![i]!;
+    if (x.name !== y.name) return false;
+    if (x.value === null || y.value === null ? x.value !== y.value : !x.value.equals(y.value)) return false;
+  }
+  return true;
+}

@@ -52,6 +52,36 @@ test('backup: parent detection skips unchanged files; changes, tags, host, exclu
   }
 });
 
+test('backup: unchanged directories keep the parent snapshot\'s trees, identical to what a backup without parent writes', async () => {
+  const { d, src, env } = await setup();
+  const cwd = path.dirname(src);
+  const backup = async (...extra: string[]) => lastJson(mustOk(await cairn(['backup', 'src', '--json', ...extra], { env, cwd }), 'backup').stdout);
+  const latestTree = async () => {
+    const snaps = JSON.parse(mustOk(await cairn(['snapshots', '--json'], { env }), 'snapshots').stdout) as Array<{ tree: string }>;
+    return snaps[snaps.length - 1]!.tree;
+  };
+  try {
+    await backup();
+    const t1 = await latestTree();
+    const second = await backup();
+    assert.equal(second.tree_blobs, 0);
+    assert.equal(second.dirs_changed, 0);
+    assert.equal(await latestTree(), t1);
+    // a file below a directory changes, and another directory's own times
+    fs.appendFileSync(path.join(src, 'text', 'log.txt'), 'one more line\n');
+    fs.utimesSync(path.join(src, 'empty-dir'), new Date(1_000_000_000_000), new Date(1_000_000_000_000));
+    const third = await backup();
+    assert.ok((third.tree_blobs as number) >= 2, `text and src at least: ${String(third.tree_blobs)}`);
+    const t3 = await latestTree();
+    assert.notEqual(t3, t1);
+    // without a parent every tree is encoded afresh: the same bytes, the same IDs
+    await backup('--force');
+    assert.equal(await latestTree(), t3);
+  } finally {
+    d.cleanup();
+  }
+});
+
 test('backup --dry-run writes nothing; --exclude-file and --one-file-system are accepted', async () => {
   const { d, repo, src, env } = await setup();
   try {
