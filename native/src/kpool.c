@@ -76,7 +76,7 @@ static int kernel_threads(void) {
  * thread that wakes up does not preempt the running one). Why: on two cores the JavaScript thread,
  * which feeds every pipeline, was preempted by the very threads it had just handed work to — in a
  * backup of 20,000 small files it was switched out involuntarily ~2,600 times and spent ~0.4 s
- * runnable but waiting; with SCHED_BATCH ~400–900 times and ~0.1 s less, the backup 1.9–2.3 s
+ * runnable but waiting; with SCHED_BATCH ~400–1,000 times and ~0.1 s less, the backup 1.9–2.2 s
  * instead of 2.1–2.7 s (pairs of runs). CAIRN_THREAD_SCHED=normal keeps the default policy.
  */
 static pthread_once_t sched_once = PTHREAD_ONCE_INIT;

@@ -4,8 +4,8 @@
  *
  * Why both: the OpenSSL inside Node has vectorised Poly1305 (AVX2/AVX-512 on x86_64, NEON on
  * arm64) behind its EVP_MAC interface. On the test VM (AVX-512) it runs at 9.4 GB/s for 4 KiB
- * messages and 12.7 GB/s for 64 KiB and more, against 2.5–3.2 GB/s here — a quarter of the MAC's
- * share of every seal, open and verify. For a few hundred bytes the EVP call's setup costs more
+ * messages and 12.7 GB/s for 64 KiB and more, against 2.5–3.2 GB/s here: the MAC's share of every
+ * seal, open and verify drops to about a quarter. For a few hundred bytes the EVP call's setup costs more
  * than it saves (256 B: 2.0 GB/s against 2.1). It is used only when the fetch works and a
  * self-test at load gives the same tags as our own code; otherwise everything stays here.
  *
