@@ -35,6 +35,11 @@ describe('sameNode', () => {
     assert.ok(sameNode(a, b));
     assert.equal(encodeTree([a]).toString(), encodeTree([b]).toString());
     assert.ok(sameNode({ ...file(), size: 12 }, { ...file(), size: 12n as unknown as number }));
+    // a mode with ModeDir built by JS bit operations is a negative int32: the same uint32
+    const dir = { ...file(), type: 'dir', mode: (1 << 31) | 0o755, content: null, size: undefined };
+    assert.ok(dir.mode < 0);
+    assert.ok(sameNode(dir, { ...dir, mode: dir.mode >>> 0 }));
+    assert.equal(encodeTree([dir]).toString(), encodeTree([{ ...dir, mode: dir.mode >>> 0 }]).toString());
   });
 
   it('fails for every field the encoder writes', () => {

@@ -91,7 +91,8 @@ function u64Text(v: bigint | number | undefined): string {
  * all equal its parent snapshot's can keep the parent's tree blob (see Archiver.saveTreeWhenDone).
  */
 export function sameNode(a: TreeNode, b: TreeNode): boolean {
-  if (a.type !== b.type || a.mode !== b.mode || a.mtime !== b.mtime || a.atime !== b.atime || a.ctime !== b.ctime) return false;
+  // modes compared as uint32 (as encodeTree writes them): one built with JS bit operations is negative when ModeDir is set
+  if (a.type !== b.type || a.mode >>> 0 !== b.mode >>> 0 || a.mtime !== b.mtime || a.atime !== b.atime || a.ctime !== b.ctime) return false;
   if (a.uid !== b.uid || a.gid !== b.gid || (a.user || '') !== (b.user || '') || (a.group || '') !== (b.group || '')) return false;
   if (u64Text(a.inode) !== u64Text(b.inode) || u64Text(a.deviceId) !== u64Text(b.deviceId) || u64Text(a.size) !== u64Text(b.size)) return false;
   if (u64Text(a.links) !== u64Text(b.links) || u64Text(a.device) !== u64Text(b.device)) return false;
