@@ -154,7 +154,9 @@ describe('native loader', () => {
     };
     const dflt = run({ CAIRN_KERNEL_THREADS: '2' });
     assert.equal(dflt.main, 0);
-    assert.ok(dflt.batch >= 3, `both kernel threads and a pool thread at least: ${dflt.batch}`);
+    // the kernel thread that ran the job and the pool thread that read the file (the other kernel
+    // thread may not have started yet)
+    assert.ok(dflt.batch >= 2, `a kernel thread and a pool thread at least: ${dflt.batch}`);
     assert.deepEqual(run({ CAIRN_KERNEL_THREADS: '2', CAIRN_THREAD_SCHED: 'normal' }), { main: 0, batch: 0 });
   });
 });
