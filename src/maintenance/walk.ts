@@ -20,7 +20,7 @@ export class BlobLoader {
       const loc = this.index.location(e);
       try {
         const sealed = await this.repo.backend.load({ type: 'pack', name: loc.packId }, loc.offset, loc.length);
-        return this.repo.openBlob(type, id, loc, sealed);
+        return await this.repo.openBlob(type, id, loc, sealed);
       } catch (err) {
         lastErr = isCairnError(err, 'NOT_FOUND')
           ? new CairnError('CORRUPT', `${type} blob ${id}: pack ${loc.packId} does not exist`, { object: `pack ${loc.packId}`, cause: err })

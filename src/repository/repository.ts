@@ -14,7 +14,6 @@ import { decodeKeyFile, encodeKeyFile, decodeMasterKey, encodeMasterKey, type Ke
 import { decodeUnpacked, encodeUnpacked } from '../format/unpacked.js';
 import { decodeIndexCompact } from '../format/index-scan.js';
 import { decodePackHeader, parseTrailer } from '../format/pack.js';
-import { zstdDecompress } from '../format/zstd.js';
 import { formatTime, localOffsetMinutes } from '../format/time.js';
 import { randomPolynomial } from '../chunker/polynomial.js';
 import { MasterIndex, type BlobLocation, type BlobType } from './master-index.js';
@@ -38,8 +37,6 @@ export interface InitOptions {
 
 /** restic tries at most this many key files before giving up. */
 const MAX_KEYS_TRIED = 20;
-/** Largest blob restic writes is 8 MiB (chunker max); allow generous slack when decompressing. */
-const MAX_BLOB_PLAINTEXT = 64 << 20;
 
 /**
  * An open repository: backend + master key + config + index. The only place where crypto,
@@ -153,33 +150,16 @@ export class Repository {
     return this.indexLoaded;
   }
 
-  /** Decrypts, decompresses and verifies one stored blob read from a pack. */
-  openBlob(type: BlobType, id: Id, loc: BlobLocation, sealed: Uint8Array): Buffer {
-    const what = `${type} blob ${id} in pack ${loc.packId}`;
-    let plain = this.sealer.open(sealed, what);
-    if (loc.uncompressedLength) {
-      try {
-        plain = zstdDecompress(plain, Math.min(loc.uncompressedLength, MAX_BLOB_PLAINTEXT));
-      } catch (e) {
-        throw new CairnError('CORRUPT', `${what}: decompression failed: ${(e as Error).message}`, { object: what, cause: e });
-      }
-      if (plain.length !== loc.uncompressedLength) {
-        throw new CairnError('CORRUPT', `${what}: decompressed to ${plain.length} bytes, index says ${loc.uncompressedLength}`, { object: what });
-      }
-    }
-    if (hashId(plain) !== id) throw new CairnError('CORRUPT', `${what}: content does not match its ID`, { object: what });
-    return plain;
-  }
-
   private opener: BlobOpener | undefined;
 
   /**
-   * The blob kernel's opener (MAC, decryption, decompression and hash in one native call; on the
-   * kernel threads for blobs over a few KiB): openBlob's steps one by one on this thread cost
-   * ~50 µs per tree blob, ~65 ms of a restore's planning of the benchmark tree.
+   * Decrypts, decompresses and verifies one stored blob read from a pack, with the blob kernel (MAC,
+   * decryption, decompression and hash in one native call; on the kernel threads for blobs over a
+   * few KiB). The same steps one by one on this thread cost ~50 µs per tree blob, ~65 ms of a
+   * restore's planning of the benchmark tree.
    */
-  private get blobOpener(): BlobOpener {
-    return (this.opener ??= new BlobOpener(this.masterKey));
+  openBlob(type: BlobType, id: Id, loc: BlobLocation, sealed: Uint8Array): Promise<Buffer> {
+    return (this.opener ??= new BlobOpener(this.masterKey)).open(type, id, loc, sealed);
   }
 
   /** Loads a blob, trying every known location until one decrypts and hashes correctly. */
@@ -193,7 +173,7 @@ export class Repository {
         const cached = await this.treeCache.get(loc).catch(() => undefined);
         if (cached) {
           try {
-            return await this.blobOpener.open(type, id, loc, cached);
+            return await this.openBlob(type, id, loc, cached);
           } catch {
             this.treeCache.drop(loc.packId); // read it on its own below
           }
@@ -201,7 +181,7 @@ export class Repository {
       }
       try {
         const sealed = await this.backend.load({ type: 'pack', name: loc.packId }, loc.offset, loc.length);
-        return await this.blobOpener.open(type, id, loc, sealed);
+        return await this.openBlob(type, id, loc, sealed);
       } catch (e) {
         lastErr = e;
         this.logger.warn('blob location failed, trying next', { blob: id, pack: loc.packId, error: (e as Error).message });
