@@ -324,8 +324,8 @@ export class Archiver {
       }
     }
     for (const dir of v.contentsOf) {
-      const names = await readDirSorted(Buffer.from(dir));
-      const paths = names.map((name) => Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]));
+      const d = Buffer.from(dir);
+      const { names, paths } = this.listingOf(d, await readDirSorted(d), 0);
       await this.startEntries(paths, names, (name) => prev?.byName.get(name.toString('latin1')), undefined, jobs);
     }
     return { done: this.saveTreeWhenDone(jobs, prev) };
