@@ -284,13 +284,12 @@ describe('executeRestore: entries the snapshot describes badly fail alone, repor
     const errors: Array<[string, string]> = [];
     const s = await executeRestore(fakeRepo(plain), plan, { target, reporter: { itemError: (p: string, e: Error) => errors.push([p, e.message]) } });
     assert.equal(s.errors, 3);
-    assert.deepEqual(
-      errors.map(([p]) => p),
-      ['d/weird', 'd/bad-empty', 'd/bad-one'],
-    );
-    assert.match(errors[0]![1], /unknown node type "whiteout"/);
-    assert.match(errors[1]![1], /invalid time "2023-02-30T00:00:00Z": day out of range/);
-    assert.match(errors[2]![1], /invalid time "yesterday"/);
+    // reported as they happen: the set-up (weird, bad-empty) and the content (bad-one) run side by side
+    const byPath = new Map(errors);
+    assert.deepEqual([...byPath.keys()].sort(), ['d/bad-empty', 'd/bad-one', 'd/weird']);
+    assert.match(byPath.get('d/weird')!, /unknown node type "whiteout"/);
+    assert.match(byPath.get('d/bad-empty')!, /invalid time "2023-02-30T00:00:00Z": day out of range/);
+    assert.match(byPath.get('d/bad-one')!, /invalid time "yesterday"/);
     assert.equal(plan.entries.kind(weird), Kind.unknown);
     for (let f = 0; f < 2; f++) assert.ok(fs.readFileSync(path.join(target, 'd', `f${f}`)).equals(contents[f]!));
     assert.ok(!fs.existsSync(path.join(target, 'd', 'weird')));
@@ -328,6 +327,57 @@ describe('executeRestore: set-up of directories, empty files and symlinks (sever
     }
     assert.deepEqual({ dirs: summary.dirs, files: summary.files, others: summary.others }, { dirs: 85, files: 85, others: 85 });
   });
+
+  /**
+   * `fanout`^depth directories, each holding one file of one blob (all in one pack, so their
+   * content is ready long before the set-up reaches the deep directories). With `dirsLast` each
+   * directory entry comes after its contents, as the planner orders directories only walked
+   * through on the way to included entries: such files make their directory themselves.
+   */
+  function nestedContentPlan(depth: number, fanout: number, dirsLast: boolean) {
+    const plan = new RestorePlan();
+    const plain = new Map<string, Buffer>();
+    const files: Array<{ rel: string; data: Buffer }> = [];
+    let offset = 0;
+    const addDir = (parent: number, name: string, rel: string, level: number) => {
+      const own = plan.addDirNode(parent, Buffer.from(name));
+      const dirNode = { ...fileNode(name, 0), type: 'dir', mode: 0o755 | 0x80000000, content: null };
+      if (!dirsLast) plan.addEntry(own, dirNode);
+      const data = blobOf(files.length, 200 + files.length);
+      const id = createHash('sha256').update(data).digest('hex');
+      plain.set(id, data);
+      const f = plan.addEntry(own, fileNode('data', data.length));
+      plan.addContent(f, plan.blobs.add(id, { packId: '7'.padStart(64, '0'), offset, length: data.length + 32 }), 0);
+      offset += data.length + 32;
+      files.push({ rel: `${rel}/data`, data });
+      if (level < depth) for (let k = 0; k < fanout; k++) addDir(own, `d${k}`, `${rel}/d${k}`, level + 1);
+      if (dirsLast) plan.addEntry(own, dirNode);
+    };
+    addDir(-1, 'top', 'top', 1);
+    plan.totalFiles = files.length;
+    plan.finish();
+    return { plan, plain, files };
+  }
+
+  for (const dirsLast of [false, true]) {
+    it(`content that is ready before its directory waits for it (${dirsLast ? 'directories after their contents' : 'directories first, files in the way replaced'})`, async () => {
+      const { plan, plain, files } = nestedContentPlan(5, 3, dirsLast); // 121 directories, 121 files
+      const target = path.join(root, `early-content-${dirsLast}`);
+      if (!dirsLast) {
+        // Files where the deepest directories go: the set-up replaces them (overwrite is the
+        // default); a content write that went ahead of it would refuse to pass through them.
+        for (const f of files.filter((x) => x.rel.split('/').length === 6)) {
+          fs.mkdirSync(path.join(target, path.dirname(path.dirname(f.rel))), { recursive: true });
+          fs.writeFileSync(path.join(target, path.dirname(f.rel)), 'in the way');
+        }
+      }
+      const errors: string[] = [];
+      const summary = await executeRestore(fakeRepo(plain), plan, { target, reporter: { itemError: (p: string, e: Error) => void errors.push(`${p}: ${e.message}`) } });
+      assert.deepEqual(errors, []);
+      for (const f of files) assert.ok(fs.readFileSync(path.join(target, f.rel)).equals(f.data), f.rel);
+      assert.deepEqual({ dirs: summary.dirs, files: summary.files }, { dirs: 121, files: 121 });
+    });
+  }
 
   it('a file where a directory goes (no overwrite): the restore stops with UNSAFE_PATH at what would be below it', async () => {
     const { plan } = nestedPlan(4, 3);
