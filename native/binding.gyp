@@ -19,6 +19,7 @@
       "sources": [
         "src/addon.c",
         "src/batch.c",
+        "src/fastcdc.c",
         "src/kpool.c",
         "src/poly1305.c",
         "src/pread.c",

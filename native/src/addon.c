@@ -1,7 +1,7 @@
 /*
  * cairn_native: N-API (C) entry points. Kernels: poly1305, rabin (a RabinKernel class with
- * findCut), and — when built with zstd — the blob kernels (jobs.c: sealKey, seal, open, sha256);
- * system calls in sys.c; the restorer's per-file jobs restoreFile/finishFile in writefile.c.
+ * findCut), fastcdcBoundaries, and — when built with zstd — the blob kernels (jobs.c: sealKey,
+ * seal, open, sha256); system calls in sys.c; the restorer's per-file jobs restoreFile/finishFile in writefile.c.
  * Contracts: native/README.md and src/native/api.ts.
  */
 #include <stdio.h>
@@ -10,6 +10,7 @@
 
 #include <node_api.h>
 
+#include "fastcdc.h"
 #include "poly1305.h"
 #include "rabin.h"
 #include "mkdirbatch.h"
@@ -156,6 +157,55 @@ static napi_value rabin_find_cut(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* A Uint32Array's elements (a TypeError for anything else). */
+static int get_u32_array(napi_env env, napi_value v, const char *what, uint32_t **data, size_t *count) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  void *ptr = NULL;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, v, &type, count, &ptr, NULL, NULL) != napi_ok || type != napi_uint32_array) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "%s must be a Uint32Array", what);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+    return 0;
+  }
+  static uint32_t none[1];
+  *data = ptr != NULL ? ptr : none;
+  return 1;
+}
+
+/*
+ * fastcdcBoundaries(data, minSize, avgSize, maxSize, gear: Uint32Array(256), out: Uint32Array):
+ * number — the boundaries of data (see fastcdc.h) written to out; their count, or −1 when out is
+ * too small. Runs on the calling thread: the backup's splitter asks for a few MiB at a time.
+ */
+static napi_value js_fastcdc_boundaries(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  uint8_t *data;
+  uint32_t *gear, *out;
+  size_t len, gear_len, out_len;
+  int64_t min, avg, max;
+  if (!cairn_args(env, info, 6, argv, NULL) || !cairn_get_bytes(env, argv[0], "data", &data, &len) ||
+      !cairn_get_int(env, argv[1], "minSize", CAIRN_FASTCDC_MIN_LO, CAIRN_FASTCDC_MIN_HI, &min) ||
+      !cairn_get_int(env, argv[2], "avgSize", CAIRN_FASTCDC_AVG_LO, CAIRN_FASTCDC_AVG_HI, &avg) ||
+      !cairn_get_int(env, argv[3], "maxSize", CAIRN_FASTCDC_MAX_LO, CAIRN_FASTCDC_MAX_HI, &max) ||
+      !get_u32_array(env, argv[4], "gear", &gear, &gear_len) || !get_u32_array(env, argv[5], "out", &out, &out_len)) {
+    return NULL;
+  }
+  if (gear_len != 256) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "fastcdcBoundaries: gear must hold 256 entries");
+    return NULL;
+  }
+  if (len > 0xffffffffu) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "fastcdcBoundaries: data must be shorter than 4 GiB");
+    return NULL;
+  }
+  int64_t n = cairn_fastcdc_boundaries(data, len, (uint32_t)min, (uint32_t)avg, (uint32_t)max, gear, out, out_len);
+  napi_value result;
+  CAIRN_CALL(env, napi_create_int64(env, n, &result));
+  return result;
+}
+
 /* rabin(polynomial: bigint): RabinKernel */
 static napi_value js_rabin(napi_env env, napi_callback_info info) {
   napi_value argv[1], ctor, instance;
@@ -217,6 +267,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"poly1305", NULL, js_poly1305, NULL, NULL, NULL, napi_enumerable, NULL},
       {"rabin", NULL, js_rabin, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fastcdcBoundaries", NULL, js_fastcdc_boundaries, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lgetxattrs", NULL, cairn_lgetxattrs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lsetxattr", NULL, cairn_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mknod", NULL, cairn_mknod, NULL, NULL, NULL, napi_enumerable, NULL},

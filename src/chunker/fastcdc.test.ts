@@ -5,7 +5,8 @@ import fc from 'fast-check';
 import { get_chunks } from 'fastcdc-wasm';
 import { isCairnError } from '../core/errors.js';
 import { createChunker, DEFAULT_FASTCDC } from './chunker.js';
-import { fastcdcBoundaries, FastCdcSplitter } from './fastcdc.js';
+import { fastcdcBoundaries, fastcdcBoundariesWasm, fastcdcImplementation, FastCdcSplitter } from './fastcdc.js';
+import { native } from '../native/index.js';
 import { splitBuffer, splitChunks } from './stream.js';
 import { collect, dataWithZeroRuns, fromParts, prng, splitAt } from './testkit.test.js';
 
@@ -38,6 +39,30 @@ test('fastcdc-wasm get_chunks: boundaries include 0 and the end; our binding ret
   );
 });
 
+test('the addon kernel cuts exactly where fastcdc-wasm cuts (seeded inputs, edge parameters)', { skip: native.kind !== 'native' && 'addon not loaded' }, () => {
+  assert.equal(fastcdcImplementation(), 'addon', 'the gear table is found in the wasm module and the kernel used');
+  const kernel = native.fastcdcBoundaries!;
+  // min ≥ avg/2 (the centre lies before min: one mask only), min small against avg (both masks),
+  // averages around a rounding point of log2 (2^15.5 ≈ 46341), max below min, the limits
+  const params: Array<[number, number, number]> = [
+    [64, 256, 1024], [512 * 1024, MiB, 8 * MiB], [64, 4096, 65536], [1000, 300, 5000], [4096, 4096, 4096],
+    [256, 46340, 200000], [256, 46341, 200000], [8192, 3000, 1024], [64, 256, 64 * MiB],
+  ];
+  for (const [min, avg, max] of params) {
+    for (let seed = 1; seed <= 6; seed++) {
+      const length = [0, 1, min, min + 1, 100000, 3 * MiB + 17][seed - 1]!;
+      const data = seed % 2 === 0 ? prng(seed * 7919 + min, length) : dataWithZeroRuns(seed, length, 4096);
+      const wasm = Array.from(fastcdcBoundariesWasm(data, min, avg, max));
+      assert.deepEqual(Array.from(fastcdcBoundaries(data, min, avg, max)), wasm, `min ${min} avg ${avg} max ${max} length ${length}`);
+    }
+  }
+  // out too small: −1 (fastcdcBoundaries then asks wasm); parameters outside fastcdc's limits: RangeError
+  assert.equal(kernel(prng(5, 10000), 64, 256, 1024, new Uint32Array(256).fill(1), new Uint32Array(4)), -1);
+  assert.throws(() => kernel(prng(5, 100), 63, 256, 1024, new Uint32Array(256), new Uint32Array(8)), RangeError);
+  assert.throws(() => kernel(prng(5, 100), 64, 256, 1024, new Uint32Array(255), new Uint32Array(8)), RangeError);
+  assert.throws(() => kernel(prng(5, 100), 64, 256, 1024, new Uint8Array(1024) as unknown as Uint32Array, new Uint32Array(8)), TypeError);
+});
+
 test('get_chunks writes its input back into the caller array; our binding only reads it', () => {
   let writes = 0;
   class WatchedBytes extends Uint8Array {
@@ -53,14 +78,15 @@ test('get_chunks writes its input back into the caller array; our binding only r
   assert.ok(Buffer.from(data).equals(before), 'fastcdc itself does not modify its input');
   writes = 0;
   fastcdcBoundaries(data, 64, 256, 1024);
+  fastcdcBoundariesWasm(data, 64, 256, 1024);
   assert.equal(writes, 0);
   assert.ok(Buffer.from(data).equals(before));
 });
 
 test('a wasm trap is reported and the next call gets a fresh instance', () => {
-  assert.throws(() => fastcdcBoundaries(prng(1, 5000), 63, 256, 1024), (e: unknown) => isCairnError(e, 'INTERNAL'));
+  assert.throws(() => fastcdcBoundariesWasm(prng(1, 5000), 63, 256, 1024), (e: unknown) => isCairnError(e, 'INTERNAL'));
   const data = prng(2, 300000);
-  assert.deepEqual(Array.from(fastcdcBoundaries(data, 64, 256, 1024)), Array.from(get_chunks(Buffer.from(data), 64, 256, 1024)));
+  assert.deepEqual(Array.from(fastcdcBoundariesWasm(data, 64, 256, 1024)), Array.from(get_chunks(Buffer.from(data), 64, 256, 1024)));
 });
 
 test('createChunker validates fastcdc parameters against fastcdc-rs limits', () => {

@@ -322,6 +322,15 @@ export interface NativeApi extends BlobKernels, FileKernels {
   /** A Rabin cut finder for the polynomial (degree 53 or less, given as bigint). */
   rabin(polynomial: bigint): RabinKernel;
 
+  /**
+   * Addon only (the fallback is fastcdc-wasm itself, see src/chunker/fastcdc.ts): the FastCDC
+   * boundaries of data as fastcdc-wasm's get_chunks computes them — 0, each cut, data.length — with
+   * the gear table `gear` (256 entries), written to `out`; returns their count, or −1 when `out` is
+   * too small (data.length / minSize + 2 entries always suffice). Parameters within
+   * FASTCDC_LIMITS, else a RangeError. Synchronous, on the calling thread.
+   */
+  fastcdcBoundaries?(data: Uint8Array, minSize: number, avgSize: number, maxSize: number, gear: Uint32Array, out: Uint32Array): number;
+
   /** Extended attributes of path without following a final symlink, in listxattr order. */
   lgetxattrs(path: NativePath): XattrEntry[];
   /** Sets one extended attribute without following a final symlink. */

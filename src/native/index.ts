@@ -95,6 +95,7 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
   openRestoreFileBatch?: (requests: unknown[][]) => Promise<Array<FileMetaResult | Error>>;
   /** finishFile(fd, mode, chown, uid, gid, atimeNs, mtimeNs, xattrs?) */
   finishFile?: (fd: number, ...meta: RawMetaArgs) => Promise<FileMetaResult>;
+  fastcdcBoundaries?: NativeApi['fastcdcBoundaries'];
 };
 type RawMetaArgs = [mode: number, chown: boolean, uid: number, gid: number, atimeNs: bigint, mtimeNs: bigint, xattrs: FileMeta['xattrs']];
 type RawRestoreArgs = [path: NativePath, data: Uint8Array | null, truncate: boolean, sparse: boolean, ...meta: RawMetaArgs];
@@ -364,6 +365,7 @@ export function apiFromAddon(mod: Partial<AddonExports>, file: string): NativeAp
     ...files,
     ...(typeof m.lstatBatch === 'function' ? { lstatBatch: m.lstatBatch } : {}),
     ...(typeof m.alignedBuffer === 'function' ? { alignedBuffer: m.alignedBuffer } : {}),
+    ...(typeof m.fastcdcBoundaries === 'function' ? { fastcdcBoundaries: m.fastcdcBoundaries } : {}),
     ...blob,
   });
 }
