@@ -6,8 +6,8 @@
 export interface ChunkerParams {
   /**
    * 'rabin': restic/chunker v0.4.0, byte-exact with restic 0.14 (dedups with restic's own backups);
-   * 'fastcdc': FastCDC (fastcdc-rs 1.0.5 via fastcdc-wasm), faster, but its blob boundaries never
-   * match restic's.
+   * 'fastcdc': FastCDC (the cuts of fastcdc-rs 1.0.5: the addon's kernel, else fastcdc-wasm),
+   * faster, but its blob boundaries never match restic's.
    */
   algorithm: 'rabin' | 'fastcdc';
   /** Smallest chunk except the last of a file. */
