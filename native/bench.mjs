@@ -117,6 +117,18 @@ for (const [name, api] of impls) {
   const r2 = measure(() => chunkAll(k, 524288, 8388608));
   rows.push([`rabin chunking (restic 512K/8M) ${name}`, r2, `${r2.result} chunks`]);
 }
+// FastCDC: the addon's kernel (through the chunker module, which finds its gear table) against
+// fastcdc-wasm, the fallback, over the whole buffer at cairn's default 512K/1M/8M.
+{
+  const chunkerPath = join(dirname(loaderPath), '..', 'chunker', 'fastcdc.js');
+  const { fastcdcBoundaries, fastcdcBoundariesWasm, fastcdcImplementation } = await import(pathToFileURL(chunkerPath).href);
+  const cdc = [['wasm', fastcdcBoundariesWasm]];
+  if (fastcdcImplementation() === 'addon') cdc.push(['native', fastcdcBoundaries]);
+  for (const [name, f] of cdc) {
+    const m = measure(() => f(data, 524288, 1048576, 8388608).length - 1);
+    rows.push([`fastcdc chunking (512K/1M/8M) ${name}`, m, `${m.result} chunks`]);
+  }
+}
 console.log(`${size / MiB} MiB, node ${process.version}, ${process.arch}`);
 for (const [label, m, note] of rows) {
   console.log(`${label.padEnd(42)} ${m.cpu.toFixed(0).padStart(7)} MB/s cpu ${m.wall.toFixed(0).padStart(7)} MB/s wall   ${note}`);
