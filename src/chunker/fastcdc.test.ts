@@ -59,6 +59,8 @@ test('the addon kernel cuts exactly where fastcdc-wasm cuts (seeded inputs, edge
   // out too small: −1 (fastcdcBoundaries then asks wasm); parameters outside fastcdc's limits: RangeError
   assert.equal(kernel(prng(5, 10000), 64, 256, 1024, new Uint32Array(256).fill(1), new Uint32Array(4)), -1);
   assert.throws(() => kernel(prng(5, 100), 63, 256, 1024, new Uint32Array(256), new Uint32Array(8)), RangeError);
+  // through fastcdcBoundaries: the same CairnError as the wasm path gives
+  assert.throws(() => fastcdcBoundaries(prng(1, 5000), 63, 256, 1024), (e: unknown) => isCairnError(e, 'INTERNAL'));
   assert.throws(() => kernel(prng(5, 100), 64, 256, 1024, new Uint32Array(255), new Uint32Array(8)), RangeError);
   assert.throws(() => kernel(prng(5, 100), 64, 256, 1024, new Uint8Array(1024) as unknown as Uint32Array, new Uint32Array(8)), TypeError);
 });

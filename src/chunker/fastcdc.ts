@@ -1,6 +1,7 @@
 /**
  * FastCDC (fastcdc-rs 1.0.5, compiled to WebAssembly by the npm package fastcdc-wasm 0.1.0) as a
- * streaming FileSplitter.
+ * streaming FileSplitter. The boundaries come from the addon's kernel with the same cut rules and
+ * gear table when the addon is loaded (fastcdcBoundaries, below), else from the wasm as follows.
  *
  * Why not call the package's `get_chunks` wrapper: fastcdc-wasm's Rust entry point takes its input
  * as `&mut [u8]`, so the wasm-bindgen glue copies the whole input into wasm memory and, in a
@@ -153,7 +154,13 @@ export function fastcdcBoundaries(data: Uint8Array, minSize: number, avgSize: nu
     const table = gearTable();
     if (table !== null) {
       const out = new Uint32Array(Math.floor(data.length / minSize) + 2);
-      const n = kernel(data, minSize, avgSize, maxSize, table, out);
+      let n: number;
+      try {
+        n = kernel(data, minSize, avgSize, maxSize, table, out);
+      } catch (e) {
+        // parameters outside fastcdc's limits (callers validate them first), as the wasm reports them
+        throw new CairnError('INTERNAL', `fastcdc failed on ${data.length} bytes (min ${minSize}, avg ${avgSize}, max ${maxSize})`, { cause: e });
+      }
       if (n > 0) return out.subarray(0, n);
     }
   }
