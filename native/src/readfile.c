@@ -119,29 +119,36 @@ static void rf_execute(napi_env env, void *data) {
   }
 }
 
+/*
+ * [length, size, complete, id?, sealedLength?, uncompressedLength?] — an array, turned into the
+ * result object in src/native/index.ts: a named property set from C costs a key lookup each, six
+ * per file (~40 ms of the JavaScript thread in a backup of 20,000 small files).
+ */
 static napi_value rf_result(napi_env env, rf_job *j) {
-  napi_value obj, v;
+  napi_value arr, v;
   static const char digits[] = "0123456789abcdef";
-  if (napi_create_object(env, &obj) != napi_ok) return NULL;
-  if (napi_create_double(env, (double)j->length, &v) != napi_ok || napi_set_named_property(env, obj, "length", v) != napi_ok) return NULL;
-  if (napi_create_double(env, (double)j->size, &v) != napi_ok || napi_set_named_property(env, obj, "size", v) != napi_ok) return NULL;
-  if (napi_get_boolean(env, j->complete != 0, &v) != napi_ok || napi_set_named_property(env, obj, "complete", v) != napi_ok) return NULL;
+  int sealed = j->seal_r.kind == CAIRN_OK && j->seal_r.out_len > 0;
+  if (napi_create_array_with_length(env, sealed ? 6 : j->hash && j->complete ? 4 : 3, &arr) != napi_ok) return NULL;
+  if (napi_create_double(env, (double)j->length, &v) != napi_ok || napi_set_element(env, arr, 0, v) != napi_ok) return NULL;
+  if (napi_create_double(env, (double)j->size, &v) != napi_ok || napi_set_element(env, arr, 1, v) != napi_ok) return NULL;
+  if (napi_get_boolean(env, j->complete != 0, &v) != napi_ok || napi_set_element(env, arr, 2, v) != napi_ok) return NULL;
   if (j->hash && j->complete) {
     char hex[64];
     for (int i = 0; i < 32; i++) {
       hex[2 * i] = digits[j->id[i] >> 4];
       hex[2 * i + 1] = digits[j->id[i] & 15];
     }
-    if (napi_create_string_latin1(env, hex, 64, &v) != napi_ok || napi_set_named_property(env, obj, "id", v) != napi_ok) return NULL;
+    if (napi_create_string_latin1(env, hex, 64, &v) != napi_ok || napi_set_element(env, arr, 3, v) != napi_ok) return NULL;
+  } else if (sealed) {
+    if (napi_get_undefined(env, &v) != napi_ok || napi_set_element(env, arr, 3, v) != napi_ok) return NULL;
   }
-  if (j->seal_r.kind == CAIRN_OK && j->seal_r.out_len > 0) {
-    if (napi_create_double(env, (double)j->seal_r.out_len, &v) != napi_ok || napi_set_named_property(env, obj, "sealedLength", v) != napi_ok ||
-        napi_create_double(env, (double)j->seal_r.ulen, &v) != napi_ok ||
-        napi_set_named_property(env, obj, "uncompressedLength", v) != napi_ok) {
+  if (sealed) {
+    if (napi_create_double(env, (double)j->seal_r.out_len, &v) != napi_ok || napi_set_element(env, arr, 4, v) != napi_ok ||
+        napi_create_double(env, (double)j->seal_r.ulen, &v) != napi_ok || napi_set_element(env, arr, 5, v) != napi_ok) {
       return NULL;
     }
   }
-  return obj;
+  return arr;
 }
 
 static void rf_free(napi_env env, rf_job *j) {
@@ -246,7 +253,7 @@ static void rf_complete(napi_env env, napi_status status, void *data) {
 /*
  * readFile(path, out, dev?: bigint, ino?: bigint, hash: boolean,
  *          key?: SealKey, compress?: boolean, level?: number, sealOut?: Uint8Array)
- *   : Promise<{length, size, complete, id?, sealedLength?, uncompressedLength?}>
+ *   : Promise<[length, size, complete, id?, sealedLength?, uncompressedLength?]>
  */
 napi_value cairn_js_read_file(napi_env env, napi_callback_info info) {
   napi_value argv[9], promise;

@@ -100,7 +100,8 @@ type AddonExports = Pick<NativeApi, 'poly1305' | 'rabin' | 'lgetxattrs' | 'lsetx
 type RawMetaArgs = [mode: number, chown: boolean, uid: number, gid: number, atimeNs: bigint, mtimeNs: bigint, xattrs: FileMeta['xattrs']];
 type RawRestoreArgs = [path: NativePath, data: Uint8Array | null, truncate: boolean, sparse: boolean, ...meta: RawMetaArgs];
 type RawSealed = Omit<SealedBlob, 'sealed'> & { sealed: Buffer | number };
-type RawReadFile = Omit<ReadFileResult, 'sealed'> & { sealedLength?: number; uncompressedLength?: number };
+/** readFile's outcome as the addon gives it (an array: cheaper to make from C than an object). */
+type RawReadFile = [length: number, size: number, complete: boolean, id?: string, sealedLength?: number, uncompressedLength?: number];
 const ADDON_FUNCTIONS = ['poly1305', 'rabin', 'lgetxattrs', 'lsetxattr', 'mknod', 'mkfifo', 'utimens'] as const;
 const BLOB_FUNCTIONS = ['sealKey', 'seal', 'sealSync', 'open', 'openSync', 'verify', 'sha256', 'sha256Stream', 'sha256Update', 'sha256Digest', 'readFile'] as const;
 
@@ -192,9 +193,9 @@ function addonBlobKernels(
       const args: unknown[] = sl ? [path, out, o.dev, o.ino, o.hash ?? false, sl.key, sl.compress, sl.level, sl.out] : [path, out, o.dev, o.ino, o.hash ?? false];
       const p = readBatcher !== undefined ? readBatcher.submit(args) : (m.readFile as (...a: unknown[]) => Promise<RawReadFile>)(...args);
       return p.then((r) => {
-        const { sealedLength, uncompressedLength, ...rest } = r;
-        const result: ReadFileResult = rest;
-        if (sealedLength !== undefined) result.sealed = { sealed: viewOf(sl!.out, sealedLength), uncompressedLength: uncompressedLength ?? 0 };
+        const result: ReadFileResult = { length: r[0], size: r[1], complete: r[2] };
+        if (r[3] !== undefined) result.id = r[3];
+        if (r[4] !== undefined) result.sealed = { sealed: viewOf(sl!.out, r[4]), uncompressedLength: r[5] ?? 0 };
         return result;
       });
     },
