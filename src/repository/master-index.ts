@@ -42,8 +42,8 @@ export interface IndexedBlob extends BlobLocation {
  * appends). When it holds twice as many entries as the main part (at least 65536) it is sorted (radix
  * sort on w0) and merged into the main part shard by shard (one shard is rewritten at a time, so
  * the transient extra memory is one shard's, ≈ 1/256 of the index). A query merges first when
- * the recent part holds more than 1/32 of the main part, so that after loading the index files
- * everything is in the compact form.
+ * the recent part holds more than 1/32 of the main part and more than QUERY_MERGE_MIN entries, so
+ * that after loading large index files everything is in the compact form.
  *
  * Pack IDs are eight words each with their own open-addressing table (≈ 38 bytes per pack).
  */
@@ -54,6 +54,15 @@ const BUCKETS = 256;
 const LEN_ESCAPE = 0xffffff;
 /** Words per entry of the recent part: w0…w7, pt, off, len, ulen. */
 const RW = 12;
+/**
+ * A query merges the recent part only when it holds more entries than this (and more than 1/32
+ * of the main part). Up to here the recent part's hash table answers as fast as the main part
+ * (~56 instead of ~30 bytes per entry, at most ~3.5 MiB more): with 4096, a backup of 20,000 small
+ * files merged five times as its new blobs came in (256 shards rewritten each time, ~35 ms of
+ * the JavaScript thread), and the restore of a repository of 22,000 blobs merged its whole index
+ * at the first lookup (~15–30 ms).
+ */
+const QUERY_MERGE_MIN = 65536;
 
 /** Byte value of two lower-case hex digits, indexed by (first char code & 127) << 7 | (second & 127); −1 if not hex. */
 const HEX2 = new Int16Array(1 << 14).fill(-1);
@@ -357,7 +366,7 @@ export class MasterIndex {
 
   /** Before a query: merges the recent part when it has grown large relative to the main part, else hashes it. */
   private settle(): void {
-    if (this.rn > 4096 && this.rn > this.mainCount >>> 5) this.merge();
+    if (this.rn > QUERY_MERGE_MIN && this.rn > this.mainCount >>> 5) this.merge();
     else this.hashRecent();
   }
 
