@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { baseName, dirName, displayPath, isAbsolutePath, joinPath, splitPath, utf8SeqLen } from './path.js';
+import { baseName, dirName, displayPath, isAbsolutePath, joinComponents, joinPath, splitPath, utf8SeqLen } from './path.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -37,4 +37,16 @@ test('displayPath escapes invalid UTF-8 bytes only', () => {
   assert.equal(displayPath(Buffer.from([0xc0, 0xaf])), '\\xc0\\xaf');
   assert.equal(utf8SeqLen(Buffer.from('😀'), 0), 4);
   assert.equal(utf8SeqLen(Buffer.from([0xf4, 0x90, 0x80, 0x80]), 0), 0); // > U+10FFFF
+});
+
+test('joinComponents gives what joinPath gives for plain components (any count, roots with and without a slash)', () => {
+  const names = [b('a'), b('bb'), Buffer.from([0xff, 0x80]), b('d e'), b('.hidden')];
+  for (const root of [b('/'), b('/t'), b('/t/'), b('/x/y')]) {
+    for (let count = 0; count <= names.length; count++) {
+      assert.deepEqual(joinComponents(root, names, count), joinPath(root, ...names.slice(0, count)), `${root} ${count}`);
+    }
+    assert.deepEqual(joinComponents(root, names), joinPath(root, ...names));
+  }
+  const root = b('/t');
+  assert.equal(joinComponents(root, []), root, 'no components: the root itself');
 });

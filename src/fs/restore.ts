@@ -19,7 +19,7 @@ import { CairnError, errnoCode, errorMessage, fsError } from '../core/errors.js'
 import { native, type FileMeta, type FileMetaWarning, type SealedContent } from '../native/index.js';
 import { type FsEntryType, type FsXattr, typeOfMode } from './meta.js';
 import { createViaNativePath, withNativePath } from './native-path.js';
-import { displayPath, isAbsolutePath, joinPath, toPathBuffer } from './path.js';
+import { displayPath, isAbsolutePath, joinComponents, joinPath, toPathBuffer } from './path.js';
 
 export interface CreateOptions {
   /** Replace an existing entry at the final name (restic's restore always overwrites). */
@@ -143,7 +143,7 @@ export class RestoreTarget {
       if (c.includes(SLASH)) throw unsafe(`path component "${displayPath(c)}" contains "/"`, rel);
       if (c.includes(0)) throw unsafe(`path component "${displayPath(c)}" contains a NUL byte`, rel);
     }
-    return rel.length === 0 ? this.root : joinPath(this.root, ...rel);
+    return joinComponents(this.root, rel);
   }
 
   /**
@@ -201,7 +201,7 @@ export class RestoreTarget {
     // (Restores of many small files spent more time building a path and a key per component
     // here than in their writes.)
     for (let k = count; k > 0 && k >= count - 1; k--) {
-      const p = joinPath(this.root, ...rel.slice(0, k));
+      const p = joinComponents(this.root, rel, k); // rel was checked by join() (every caller's first step)
       const key = p.toString('latin1');
       if (!this.verified.has(key)) continue;
       if (k === count) return;

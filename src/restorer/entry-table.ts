@@ -63,6 +63,9 @@ interface Extras {
 }
 
 const NS_PER_S = 1_000_000_000n;
+/** Slots of EntryTable's directory-path cache (a power of two). */
+const DIR_PATH_SLOTS = 256;
+
 /** Distinct lists of extended attributes kept for sharing (see EntryTable.shared). */
 const MAX_XATTR_LISTS = 1024;
 
@@ -105,9 +108,12 @@ export class EntryTable {
   /** Entries the columns have room for. */
   private room = 0;
 
-  /** One-entry memo of dirPath(): consecutive entries mostly share their directory. */
-  private memoNode = -2;
-  private memoPath: Buffer[] = [];
+  /**
+   * Recently built directory paths, direct-mapped by dir node (a restore writes the files of a few
+   * directories in turn, which a one-entry memo kept missing): bounded, whatever the tree's size.
+   */
+  private readonly pathNode = new Int32Array(DIR_PATH_SLOTS).fill(-2);
+  private readonly pathParts: Buffer[][] = new Array<Buffer[]>(DIR_PATH_SLOTS).fill([]);
 
   /** Adds a directory the walk passes through (restored or not); returns its dir node. */
   addDirNode(parent: number, name: Buffer): number {
@@ -325,14 +331,15 @@ export class EntryTable {
     return x;
   }
 
-  /** Components of dir node d (-1: none), shared with the memo: callers copy before changing. */
+  /** Components of dir node d (-1: none), shared with the cache: callers copy before changing. */
   private dirPath(d: number): Buffer[] {
-    if (d === this.memoNode) return this.memoPath;
+    const slot = d & (DIR_PATH_SLOTS - 1);
+    if (this.pathNode[slot] === d) return this.pathParts[slot]!;
     const parts: Buffer[] = [];
     for (let k = d; k >= 0; k = this.dirParent.get(k)) parts.push(this.names.view(this.dirNamePos.get(k), this.dirNameLen.get(k)));
     parts.reverse();
-    this.memoNode = d;
-    this.memoPath = parts;
+    this.pathNode[slot] = d;
+    this.pathParts[slot] = parts;
     return parts;
   }
 }
