@@ -724,16 +724,20 @@ function buildVirtualRoot(targets: ArchiveTarget[]): VDir {
 }
 
 /**
- * The entries are exactly the parent tree's: as many, each equal to the parent's node of its name
- * (names strictly ascending, so no name is counted twice).
+ * The entries are exactly the parent tree's, in its order: as many, each equal to the parent's node
+ * at its place (sameNode compares names too), names strictly ascending. byName iterates in the
+ * parent tree's order (for a name the tree holds twice: the first one's place, the last one's
+ * node, as the walk's lookups see it), so no name is looked up again — the walk did that once per
+ * entry already.
  */
 function sameAsParent(nodes: readonly TreeNode[], prev: Prev): boolean {
   if (nodes.length !== prev.byName.size) return false;
-  for (let i = 0; i < nodes.length; i++) {
+  let i = 0;
+  for (const p of prev.byName.values()) {
     const n = nodes[i]!;
     if (i > 0 && Buffer.compare(nodes[i - 1]!.name, n.name) >= 0) return false;
-    const p = prev.byName.get(n.name.toString('latin1'));
-    if (p === undefined || !sameNode(n, p)) return false;
+    if (!sameNode(n, p)) return false;
+    i++;
   }
   return true;
 }
