@@ -8,7 +8,7 @@ import { decodeTree, type TreeNode } from '../format/tree.js';
 import { compileExcludes } from '../fs/exclude.js';
 import type { Repository } from '../repository/repository.js';
 import { RepoLock } from '../repository/lock.js';
-import { BlobOpener, blobError } from '../repository/seal-open.js';
+import { blobError } from '../repository/seal-open.js';
 import { findSnapshot, type SnapshotFilter } from '../repository/snapshots.js';
 import { executeRestore, planRestore, type RestoreSummary, type RestorerRepo } from '../restorer/restorer.js';
 import { Kind, type RestorePlan } from '../restorer/plan.js';
@@ -37,7 +37,7 @@ export interface RestoreResult extends RestoreSummary {
 
 export function restorerRole(repo: Repository): RestorerRepo {
   // Decryption, decompression and hashing run in the blob kernel, off the main thread.
-  const opener = new BlobOpener(repo.masterKey);
+  const opener = repo.blobOpener;
   return {
     loadTree: async (id) => decodeTree(await repo.loadBlob('tree', id)),
     lookupData: (id) => repo.index.lookup('data', id),

@@ -152,6 +152,11 @@ export class Repository {
 
   private opener: BlobOpener | undefined;
 
+  /** The blob kernel bound to this repository's key (openBlob's; the restorer's too). */
+  get blobOpener(): BlobOpener {
+    return (this.opener ??= new BlobOpener(this.masterKey));
+  }
+
   /**
    * Decrypts, decompresses and verifies one stored blob read from a pack, with the blob kernel (MAC,
    * decryption, decompression and hash in one native call; on the kernel threads for blobs over a
@@ -159,7 +164,7 @@ export class Repository {
    * restore's planning of the benchmark tree.
    */
   openBlob(type: BlobType, id: Id, loc: BlobLocation, sealed: Uint8Array): Promise<Buffer> {
-    return (this.opener ??= new BlobOpener(this.masterKey)).open(type, id, loc, sealed);
+    return this.blobOpener.open(type, id, loc, sealed);
   }
 
   /** Loads a blob, trying every known location until one decrypts and hashes correctly. */
