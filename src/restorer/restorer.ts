@@ -268,7 +268,8 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   /** Per dir node: 0 not an entry, 1 being set up (its task in dirTasks), 2 set up (or failed). */
   const dirState = new Uint8Array(E.dirCount);
   const dirTasks = new Map<number, Promise<void>>();
-  let setupFatal: unknown;
+  /** The error that ends the whole restore (UNSAFE_PATH, NO_SPACE), from the set-up or the content. */
+  let fatal: unknown;
   let setupStopped = false;
   const setUp = async (i: number, kind: Kind) => {
     try {
@@ -329,7 +330,6 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
       }
     } catch (err) {
       if (isCairnError(err, 'UNSAFE_PATH') || isCairnError(err, 'NO_SPACE')) {
-        setupFatal ??= err;
         fatal ??= err; // the content phase, running beside, stops too
       } else {
         fail(i, err);
@@ -363,7 +363,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   };
   const setUpAll = async () => {
     try {
-      for (let i = 0; i < E.count && setupFatal === undefined && !setupStopped && !opts.signal?.aborted; i++) {
+      for (let i = 0; i < E.count && fatal === undefined && !setupStopped && !opts.signal?.aborted; i++) {
         const kind = E.kind(i);
         if (kind === Kind.file && E.linkTo(i) >= 0) links.push(i);
         else if (kind === Kind.file) summary.files++;
@@ -435,7 +435,6 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
   // at the same speed (two cores have enough with a few large blobs in flight).
   const blobSlots = new Semaphore(Math.max(1, opts.blobConcurrency ?? 64));
   const blobBytes = new ByteBudget(Math.max(1, opts.blobBytes ?? 12 << 20));
-  let fatal: unknown;
 
   const writeWhole = async (i: number, plain: Buffer) => {
     try {
@@ -640,7 +639,7 @@ export async function executeRestore(repo: RestorerRepo, plan: RestorePlan, opts
     await files.closeAll();
   }
   opts.signal?.throwIfAborted();
-  if (setupFatal !== undefined) throw setupFatal;
+  if (fatal !== undefined) throw fatal; // from the set-up, after the content was done
   for (let i = 0; i < E.count; i++) {
     if (remaining[i]! > 0 && !failed.has(i)) fail(i, new CairnError('INTERNAL', 'file content incomplete'));
   }
